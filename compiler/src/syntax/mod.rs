@@ -1,0 +1,7 @@
+//! Syntax: the only place that knows pest. [`parse`] turns text into the [`ast`], [`format`]
+//! prints an AST back as canonical text.
+
+pub mod ast;
+pub mod parse;
+
+pub use parse::{parse_expr, parse_file};

@@ -1,0 +1,1 @@
+//! Placeholder crate root; the runtime arrives with the IR issue.
