@@ -99,6 +99,8 @@ pub enum DeclKind {
     Adapter,
     /// `model name(params) { ... }`: parameters and a forward expression.
     Model,
+    /// `fn name(params) body`: a pure tensor function (activations, losses, metrics).
+    Function,
     /// `experiment name { ... }`: what to train, how, and what to record.
     Experiment,
 }
@@ -112,6 +114,7 @@ impl DeclKind {
             DeclKind::Init => "init",
             DeclKind::Adapter => "adapter",
             DeclKind::Model => "model",
+            DeclKind::Function => "fn",
             DeclKind::Experiment => "experiment",
         }
     }
@@ -126,8 +129,9 @@ pub struct Decl {
     pub kind: DeclKind,
     /// Its name.
     pub name: Ident,
-    /// Hyperparameters: `(lr = 1e-3, beta1 in [0, 1) = 0.9)`.
-    pub params: Vec<Param>,
+    /// Hyperparameters: `(lr = 1e-3, beta1 in [0, 1) = 0.9)`. `None` where the declaration
+    /// has no parameter list at all (`init zeros[*s]`), which the formatter keeps.
+    pub params: Option<Vec<Param>>,
     /// A rule's inputs: `(g)`.
     pub inputs: Vec<Input>,
     /// An adapter's adapted weight: `on w`.
@@ -164,6 +168,8 @@ impl Body {
 pub struct Param {
     /// Its name.
     pub name: Ident,
+    /// `*name`: takes all remaining positional arguments as a list.
+    pub variadic: bool,
     /// Declared type (`rule`, `int`, ...), if written.
     pub ty: Option<Ident>,
     /// Admissible values, if written.
@@ -279,6 +285,15 @@ pub enum StmtKind {
         count: Expr,
         /// The 0-based iteration counter, if named.
         counter: Option<Ident>,
+        /// The body.
+        body: Block,
+    },
+    /// `for x in list { ... }`: unrolled over a list known before running.
+    For {
+        /// The loop variable.
+        var: Ident,
+        /// The list.
+        items: Expr,
         /// The body.
         body: Block,
     },

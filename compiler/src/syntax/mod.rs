@@ -2,6 +2,8 @@
 //! prints an AST back as canonical text.
 
 pub mod ast;
+pub mod format;
 pub mod parse;
 
+pub use format::{format_expr, format_file};
 pub use parse::{parse_expr, parse_file};

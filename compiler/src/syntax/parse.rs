@@ -158,7 +158,7 @@ fn describe_found(rest: &str) -> String {
 
 fn syntax_help(rest: &str, expected: &str) -> Option<String> {
     let word: String = rest.chars().take_while(|c| c.is_alphanumeric() || *c == '_').collect();
-    if ["let", "var", "state", "return", "repeat", "if", "else", "and", "or", "not", "true", "false", "import", "None"]
+    if ["let", "var", "state", "return", "repeat", "for", "if", "else", "and", "or", "not", "true", "false", "import", "None"]
         .contains(&word.as_str())
         && expected.contains("a name")
     {
@@ -199,9 +199,8 @@ fn rule_word(rule: Rule) -> &'static str {
     use Rule::*;
     match rule {
         EOI => "the end of the file",
-        item | import | rule_def | schedule_def | init_def | adapter_def | model_def | experiment_def | doc => {
-            "a declaration (`rule`, `schedule`, `init`, `adapter`, `model`, `experiment` or `import`)"
-        }
+        item | import | rule_def | schedule_def | init_def | adapter_def | model_def | fn_def | experiment_def
+        | doc => "a declaration (`rule`, `schedule`, `init`, `adapter`, `model`, `fn`, `experiment` or `import`)",
         ident | place | pattern | tuple_pattern => "a name",
         expr | primary | float | int | string | boolean | list | paren | if_expr | prefix | neg | not => {
             "an expression"
@@ -213,7 +212,7 @@ fn rule_word(rule: Rule) -> &'static str {
         input => "an input name",
         shape | dim | rest_dim => "a shape like `[m, n]`",
         body | expr_body | block => "`=` or `{`",
-        stmt | let_stmt | var_stmt | state_stmt | return_stmt | repeat_stmt | if_stmt | param_stmt | frozen_stmt
+        stmt | let_stmt | var_stmt | state_stmt | return_stmt | repeat_stmt | for_stmt | if_stmt | param_stmt | frozen_stmt
         | weight_stmt | forward_stmt | data_stmt | optimize_stmt | init_stmt | log_stmt | checkpoint_stmt
         | sweep_stmt | assign_stmt => "a statement",
         assign_op => "`=`",
@@ -295,6 +294,7 @@ impl Builder<'_> {
             Rule::init_def => DeclKind::Init,
             Rule::adapter_def => DeclKind::Adapter,
             Rule::model_def => DeclKind::Model,
+            Rule::fn_def => DeclKind::Function,
             _ => DeclKind::Experiment,
         };
         let name = self.ident(inner.next().expect("a declaration has a name"));
@@ -302,7 +302,7 @@ impl Builder<'_> {
             docs,
             kind,
             name,
-            params: Vec::new(),
+            params: None,
             inputs: Vec::new(),
             target: None,
             shape: None,
@@ -311,7 +311,7 @@ impl Builder<'_> {
         };
         for p in inner {
             match p.as_rule() {
-                Rule::params => decl.params = self.params(p)?,
+                Rule::params => decl.params = Some(self.params(p)?),
                 Rule::inputs => decl.inputs = self.inputs(p)?,
                 Rule::ident => decl.target = Some(self.ident(p)),
                 Rule::shape => decl.shape = Some(self.shape(p)?),
@@ -329,9 +329,10 @@ impl Builder<'_> {
 
     fn param(&self, pair: Pair<'_, Rule>) -> PResult<Param> {
         let span = span_of(&pair);
-        let mut inner = pair.into_inner();
+        let mut inner = pair.into_inner().peekable();
+        let variadic = inner.next_if(|p| p.as_rule() == Rule::variadic).is_some();
         let name = self.ident(inner.next().expect("a parameter has a name"));
-        let mut param = Param { name, ty: None, range: None, default: None, span };
+        let mut param = Param { name, variadic, ty: None, range: None, default: None, span };
         for p in inner {
             match p.as_rule() {
                 Rule::type_name => param.ty = Some(self.ident(p.into_inner().next().expect("type name"))),
@@ -454,6 +455,11 @@ impl Builder<'_> {
                     }
                 }
                 StmtKind::Repeat { count, counter, body: body.expect("repeat body") }
+            }
+            Rule::for_stmt => {
+                let var = self.ident(inner.next().expect("for variable"));
+                let items = self.expr(inner.next().expect("for items"))?;
+                StmtKind::For { var, items, body: self.block(inner.next().expect("for body"))? }
             }
             Rule::if_stmt => StmtKind::If(self.if_expr(inner.next().expect("if expression"))?),
             Rule::assign_stmt => {
@@ -817,7 +823,7 @@ fn is_keyword(rule: Rule) -> bool {
     use Rule::*;
     matches!(
         rule,
-        kw_let | kw_var | kw_state | kw_return | kw_repeat | kw_if | kw_else | kw_and | kw_or | kw_not
+        kw_let | kw_var | kw_state | kw_return | kw_repeat | kw_for | kw_fn | kw_if | kw_else | kw_and | kw_or | kw_not
             | kw_true | kw_false | kw_import | kw_none | kw_rule | kw_schedule | kw_init | kw_adapter
             | kw_model | kw_experiment | kw_on | kw_in | kw_as | kw_every | kw_refresh | kw_reset
             | kw_param | kw_frozen | kw_weight | kw_forward | kw_with | kw_adapted | kw_by | kw_data

@@ -1,0 +1,319 @@
+//! Arguments: binding a call's arguments to a declaration's hyperparameters. Checks arity,
+//! keywords (with near-miss suggestions), declared types (`inner: rule` accepts only rules) and
+//! declared ranges (`beta1 in [0, 1)`) for every argument whose value is a constant. A bare
+//! declaration name passed where a rule, init, schedule, adapter or function is expected is
+//! applied to no arguments (`inner = adam` means `adam()`).
+
+use super::eval::{ArgVal, Checker, Ctx, Frame};
+use super::value::{Applied, Bound, Callee, DeclId, Elem, Ty, Value};
+use crate::diag::{codes, did_you_mean, Diagnostic};
+use crate::syntax::ast::{DeclKind, ExprKind, Span};
+use std::rc::Rc;
+
+/// A hyperparameter as the binder sees it.
+#[derive(Clone, Debug)]
+pub struct Sig {
+    /// Its name.
+    pub name: String,
+    /// `*name`.
+    pub variadic: bool,
+    /// Declared or inferred type.
+    pub ty: Ty,
+    /// Constant bounds: (lo, hi, lo closed, hi closed, span of the interval).
+    pub range: Option<(f64, f64, bool, bool, Span)>,
+    /// True if it has a default.
+    pub has_default: bool,
+    /// Where it is declared.
+    pub span: Span,
+}
+
+impl Sig {
+    /// The interval as written, for messages.
+    pub fn range_text(&self) -> String {
+        match self.range {
+            Some((lo, hi, lc, hc, _)) => {
+                format!("{}{}, {}{}", if lc { "[" } else { "(" }, num(lo), num(hi), if hc { "]" } else { ")" })
+            }
+            None => String::new(),
+        }
+    }
+}
+
+fn num(x: f64) -> String {
+    if x.is_infinite() {
+        if x > 0.0 { "inf".into() } else { "-inf".into() }
+    } else {
+        format!("{x}")
+    }
+}
+
+/// The hyperparameters of a declaration (cached).
+pub fn sigs(ch: &mut Checker, id: DeclId) -> Rc<Vec<Sig>> {
+    if let Some(s) = ch.sig_cache.get(&id) {
+        return s.clone();
+    }
+    let prog = ch.prog;
+    let decl = prog.decl(id);
+    let unit = prog.decls[id].unit;
+    let mut frame = Frame::new(unit, prog.units[unit].source.clone(), Ctx::Function);
+    ch.hush();
+    let mut out = Vec::new();
+    for p in decl.params.iter().flatten() {
+        let declared = p.ty.as_ref().and_then(|t| Ty::from_name(&t.name));
+        let ty = declared.unwrap_or_else(|| match &p.default {
+            Some(e) => match &e.kind {
+                ExprKind::Int(_) | ExprKind::Float { .. } => Ty::Float,
+                _ => ty_of(&ch.eval(&mut frame, e)),
+            },
+            None => Ty::Any,
+        });
+        let range = p.range.as_ref().and_then(|r| {
+            let lo = ch.eval(&mut frame, &r.lo).as_f64();
+            let hi = ch.eval(&mut frame, &r.hi).as_f64();
+            let lo = lo.or_else(|| (bound_is(&r.lo, "-inf")).then_some(f64::NEG_INFINITY))?;
+            Some((lo, hi?, r.lo_closed, r.hi_closed, r.span))
+        });
+        out.push(Sig { name: p.name.name.clone(), variadic: p.variadic, ty, range, has_default: p.default.is_some(), span: p.span });
+    }
+    ch.unhush();
+    let rc = Rc::new(out);
+    ch.sig_cache.insert(id, rc.clone());
+    rc
+}
+
+fn bound_is(e: &crate::syntax::ast::Expr, text: &str) -> bool {
+    matches!(&e.kind, ExprKind::Unary { operand, .. } if matches!(&operand.kind, ExprKind::Name(n) if format!("-{n}") == text))
+}
+
+/// The type a value would have as a hyperparameter default.
+pub fn ty_of(v: &Value) -> Ty {
+    match v {
+        Value::Int(_) | Value::Float(_) => Ty::Float,
+        Value::Bool(_) => Ty::Bool,
+        Value::Str(_) => Ty::Str,
+        Value::Tensor(..) | Value::Param { .. } => Ty::Tensor,
+        Value::List(_) => Ty::List,
+        Value::Rule(_) => Ty::Rule,
+        Value::Schedule(_) => Ty::Schedule,
+        Value::Init(_) => Ty::Init,
+        Value::Adapter(_) => Ty::Adapter,
+        Value::Model(_) => Ty::Model,
+        Value::Fn(_) | Value::Callable(Callee::Builtin(_)) => Ty::Fn,
+        _ => Ty::Any,
+    }
+}
+
+/// Converts a value to a declared type if it can be, applying bare declarations to no
+/// arguments; `None` if it cannot.
+pub fn coerce(ch: &mut Checker, f: &mut Frame, ty: Ty, v: Value, span: Span) -> Option<Value> {
+    if let Value::Callable(Callee::Decl(id)) = &v {
+        let kind = ch.prog.decl(*id).kind;
+        let want = match ty {
+            Ty::Rule => Some(DeclKind::Rule),
+            Ty::Init => Some(DeclKind::Init),
+            Ty::Schedule | Ty::Float => Some(DeclKind::Schedule),
+            Ty::Adapter => Some(DeclKind::Adapter),
+            Ty::Fn => Some(DeclKind::Function),
+            Ty::Any => Some(kind),
+            _ => None,
+        };
+        if want == Some(kind) {
+            if kind == DeclKind::Function {
+                return Some(Value::Fn(Callee::Decl(*id)));
+            }
+            if matches!(kind, DeclKind::Model | DeclKind::Experiment) {
+                return (ty == Ty::Any).then_some(v);
+            }
+            return Some(super::body::call_decl(ch, f, *id, &[], span, span));
+        }
+        return None;
+    }
+    let ok = match (ty, &v) {
+        (Ty::Any, _) | (_, Value::Unknown) => true,
+        (Ty::Int, Value::Int(_)) => true,
+        (Ty::Float, Value::Int(_) | Value::Float(_) | Value::Schedule(_)) => true,
+        (Ty::Float, Value::Tensor(s, Elem::Float)) => s.is_scalar(),
+        (Ty::Bool, Value::Bool(_)) => true,
+        (Ty::Str, Value::Str(_)) => true,
+        (Ty::Tensor, v) => v.is_numeric() && !matches!(v, Value::Schedule(_)),
+        (Ty::Rule, Value::Rule(_)) => true,
+        (Ty::Schedule, Value::Schedule(_) | Value::Int(_) | Value::Float(_)) => true,
+        (Ty::Init, Value::Init(_)) => true,
+        (Ty::Adapter, Value::Adapter(_)) => true,
+        (Ty::Model, Value::Model(_)) => true,
+        (Ty::Fn, Value::Fn(_) | Value::Callable(Callee::Builtin(_))) => true,
+        (Ty::List, Value::List(_) | Value::Tuple(_)) => true,
+        _ => false,
+    };
+    if !ok {
+        return None;
+    }
+    Some(match v {
+        Value::Callable(Callee::Builtin(b)) if ty == Ty::Fn => Value::Fn(Callee::Builtin(b)),
+        v => v,
+    })
+}
+
+/// Binds call arguments to the hyperparameters of declaration `id`.
+pub fn bind(ch: &mut Checker, f: &mut Frame, id: DeclId, args: &[ArgVal], call_span: Span) -> Bound {
+    let sigs = sigs(ch, id);
+    let prog = ch.prog;
+    let decl = prog.decl(id);
+    let decl_src = prog.unit_of(id).source.clone();
+    let what = format!("{} `{}`", decl.kind.keyword(), decl.name.name);
+    let mut bound = Bound::new();
+    let mut given_at: Vec<Option<Span>> = vec![None; sigs.len()];
+    let mut next = 0usize;
+    let mut seen_keyword: Option<Span> = None;
+    let mut rest: Vec<Value> = Vec::new();
+    let note = |d: Diagnostic, span: Span, text: String| -> Diagnostic {
+        d.with_note(&decl_src, span, text, "declared here")
+    };
+    for a in args {
+        let idx = match &a.name {
+            None => {
+                if let Some(k) = seen_keyword {
+                    let d = Diagnostic::error(
+                        codes::POSITIONAL_AFTER_KEYWORD,
+                        &f.source,
+                        a.span,
+                        "positional argument after a keyword argument",
+                        "positional",
+                    )
+                    .with_label(k, "keyword argument")
+                    .with_help("put positional arguments first, or name this one");
+                    ch.report(d);
+                    continue;
+                }
+                while next < sigs.len() && given_at[next].is_some() && !sigs[next].variadic {
+                    next += 1;
+                }
+                if next >= sigs.len() {
+                    let d = Diagnostic::error(
+                        codes::TOO_MANY_ARGS,
+                        &f.source,
+                        a.span,
+                        format!("{what} takes {} argument{}, but more were given", sigs.len(), if sigs.len() == 1 { "" } else { "s" }),
+                        "unexpected argument",
+                    );
+                    let d = note(d, decl.name.span, format!("{what} is declared here"));
+                    ch.report(d);
+                    continue;
+                }
+                if sigs[next].variadic {
+                    rest.push(a.value.clone());
+                    given_at[next] = Some(a.span);
+                    continue;
+                }
+                next
+            }
+            Some(name) => {
+                seen_keyword = Some(a.span);
+                match sigs.iter().position(|s| s.name == name.name) {
+                    Some(i) => i,
+                    None => {
+                        let help = did_you_mean(&name.name, sigs.iter().map(|s| s.name.as_str())).or_else(|| {
+                            Some(if sigs.is_empty() {
+                                format!("{what} takes no arguments")
+                            } else {
+                                format!("{what} takes: {}", sigs.iter().map(|s| s.name.as_str()).collect::<Vec<_>>().join(", "))
+                            })
+                        });
+                        let d = Diagnostic::error(
+                            codes::UNKNOWN_KEYWORD,
+                            &f.source,
+                            name.span,
+                            format!("{what} has no parameter `{}`", name.name),
+                            "unknown parameter",
+                        )
+                        .with_help_opt(help);
+                        ch.report(d);
+                        continue;
+                    }
+                }
+            }
+        };
+        if let Some(prev) = given_at[idx] {
+            if !sigs[idx].variadic {
+                let d = Diagnostic::error(
+                    codes::DUPLICATE_ARG,
+                    &f.source,
+                    a.span,
+                    format!("`{}` is given twice", sigs[idx].name),
+                    "given again here",
+                )
+                .with_label(prev, "first given here");
+                ch.report(d);
+                continue;
+            }
+        }
+        given_at[idx] = Some(a.span);
+        let sig = &sigs[idx];
+        let Some(v) = coerce(ch, f, sig.ty, a.value.clone(), a.span) else {
+            let d = Diagnostic::error(
+                codes::TYPE_MISMATCH,
+                &f.source,
+                a.span,
+                format!("`{}` of {what} expects {}, found {}", sig.name, article(sig.ty), a.value.describe()),
+                format!("expected {}", article(sig.ty)),
+            );
+            let d = note(d, sig.span, format!("`{}` is declared here", sig.name));
+            ch.report(d);
+            continue;
+        };
+        if let (Some((lo, hi, lc, hc, rspan)), Some(x)) = (sig.range, v.as_f64()) {
+            let inside = (if lc { x >= lo } else { x > lo }) && (if hc { x <= hi } else { x < hi });
+            if !inside {
+                let d = Diagnostic::error(
+                    codes::OUT_OF_RANGE,
+                    &f.source,
+                    a.span,
+                    format!("`{}` = {} is outside {}", sig.name, num(x), sig.range_text()),
+                    format!("must lie in {}", sig.range_text()),
+                );
+                let d = note(d, rspan, format!("{what} declares `{} in {}`", sig.name, sig.range_text()));
+                ch.report(d);
+            }
+        }
+        bound.insert(sig.name.clone(), v);
+    }
+    if let Some(i) = sigs.iter().position(|s| s.variadic) {
+        bound.insert(sigs[i].name.clone(), Value::List(Some(rest)));
+    }
+    let missing: Vec<&Sig> =
+        sigs.iter().zip(&given_at).filter(|(s, g)| g.is_none() && !s.has_default && !s.variadic).map(|(s, _)| s).collect();
+    if !missing.is_empty() {
+        let names: Vec<String> = missing.iter().map(|s| format!("`{}`", s.name)).collect();
+        let d = Diagnostic::error(
+            codes::MISSING_ARG,
+            &f.source,
+            call_span,
+            format!("{what} needs {} {}", if missing.len() == 1 { "argument" } else { "arguments" }, names.join(", ")),
+            format!("missing {}", names.join(", ")),
+        )
+        .with_help(format!("pass {}", missing.iter().map(|s| format!("`{} = ...`", s.name)).collect::<Vec<_>>().join(", ")));
+        let d = note(d, missing[0].span, format!("`{}` has no default", missing[0].name));
+        ch.report(d);
+    }
+    bound
+}
+
+/// "a rule", "an int", ...
+pub fn article(ty: Ty) -> String {
+    match ty {
+        Ty::Int | Ty::Init | Ty::Adapter | Ty::Any => format!("an {}", ty.name()),
+        _ => format!("a {}", ty.name()),
+    }
+}
+
+/// An applied declaration value of the right kind.
+pub fn applied(kind: DeclKind, id: DeclId, args: Bound) -> Value {
+    let a = Rc::new(Applied { callee: Callee::Decl(id), args });
+    match kind {
+        DeclKind::Rule => Value::Rule(a),
+        DeclKind::Schedule => Value::Schedule(a),
+        DeclKind::Init => Value::Init(a),
+        DeclKind::Adapter => Value::Adapter(a),
+        _ => Value::Unknown,
+    }
+}

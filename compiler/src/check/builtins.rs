@@ -1,0 +1,532 @@
+//! Builtins: the primitives the language cannot define itself (elementwise math, reductions,
+//! constructors, counter-based random numbers, shape queries, linear algebra, data loading) and
+//! `partition`, which needs parameter metadata. Each has a signature for arity and keyword
+//! checks and a typing rule giving its result's shape. Everything else lives in `stdlib/*.opt`.
+
+use super::body::{shape_of_list, to_dim};
+use super::eval::{ArgVal, Checker, Frame};
+use super::shape::{Dim, DimOp, Shape};
+use super::value::{Applied, Bound, Callee, Elem, Value};
+use crate::diag::{codes, did_you_mean, Diagnostic};
+use crate::syntax::ast::Span;
+use std::rc::Rc;
+
+/// A builtin's parameters: names in order, and how many are required.
+struct Sig {
+    name: &'static str,
+    params: &'static [&'static str],
+    required: usize,
+}
+
+const fn sig(name: &'static str, params: &'static [&'static str], required: usize) -> Sig {
+    Sig { name, params, required }
+}
+
+const UNARY: &[&str] = &["abs", "sign", "sqrt", "exp", "log", "sin", "cos", "tanh", "erf", "floor", "ceil", "round"];
+
+static SIGS: &[Sig] = &[
+    sig("abs", &["x"], 1),
+    sig("sign", &["x"], 1),
+    sig("sqrt", &["x"], 1),
+    sig("exp", &["x"], 1),
+    sig("log", &["x"], 1),
+    sig("sin", &["x"], 1),
+    sig("cos", &["x"], 1),
+    sig("tanh", &["x"], 1),
+    sig("erf", &["x"], 1),
+    sig("floor", &["x"], 1),
+    sig("ceil", &["x"], 1),
+    sig("round", &["x"], 1),
+    sig("max", &["x", "y", "axis", "keepdims"], 1),
+    sig("min", &["x", "y", "axis", "keepdims"], 1),
+    sig("where", &["cond", "x", "y"], 3),
+    sig("sum", &["x", "axis", "keepdims"], 1),
+    sig("mean", &["x", "axis", "keepdims"], 1),
+    sig("norm", &["x", "axis", "keepdims"], 1),
+    sig("argmax", &["x", "axis"], 1),
+    sig("global_norm", &["x"], 1),
+    sig("zeros_like", &["x"], 1),
+    sig("ones_like", &["x"], 1),
+    sig("full_like", &["x", "value"], 2),
+    sig("fill", &["shape", "value"], 2),
+    sig("eye", &["n", "m"], 1),
+    sig("randn", &["shape"], 1),
+    sig("rand", &["shape"], 1),
+    sig("arange", &["n"], 1),
+    sig("rows", &["x"], 1),
+    sig("cols", &["x"], 1),
+    sig("ndim", &["x"], 1),
+    sig("numel", &["x"], 1),
+    sig("size", &["x", "axis"], 2),
+    sig("shape", &["x"], 1),
+    sig("reshape", &["x", "shape"], 2),
+    sig("flatten", &["x"], 1),
+    sig("concat", &["xs", "axis"], 1),
+    sig("outer", &["a", "b"], 2),
+    sig("diag", &["x"], 1),
+    sig("trace", &["x"], 1),
+    sig("triu", &["x"], 1),
+    sig("tril", &["x"], 1),
+    sig("kron", &["a", "b"], 2),
+    sig("svd", &["a", "rank"], 1),
+    sig("left_singular", &["a", "rank"], 2),
+    sig("qr", &["a"], 1),
+    sig("eigh", &["a"], 1),
+    sig("solve", &["a", "b"], 2),
+    sig("cholesky", &["a"], 1),
+    sig("partition", &["matrices", "vectors"], 2),
+    sig("load", &["path"], 1),
+    sig("onehot", &["labels", "classes"], 2),
+    sig("initial", &["x"], 1),
+];
+
+/// Every builtin name.
+pub static NAMES: &[&str] = &[
+    "abs", "sign", "sqrt", "exp", "log", "sin", "cos", "tanh", "erf", "floor", "ceil", "round", "max", "min", "where",
+    "sum", "mean", "norm", "argmax", "global_norm", "zeros_like", "ones_like", "full_like", "fill", "eye", "randn",
+    "rand", "arange", "rows", "cols", "ndim", "numel", "size", "shape", "reshape", "flatten", "concat", "outer", "diag",
+    "trace", "triu", "tril", "kron", "svd", "left_singular", "qr", "eigh", "solve", "cholesky", "partition", "load",
+    "onehot", "initial",
+];
+
+/// The builtin of this name, if any.
+pub fn find(name: &str) -> Option<&'static str> {
+    SIGS.iter().find(|s| s.name == name).map(|s| s.name)
+}
+
+/// Binds arguments to a builtin's parameters, reporting arity and keyword problems.
+fn bind(ch: &mut Checker, f: &Frame, s: &Sig, args: &[ArgVal], span: Span) -> Option<Vec<Option<(Value, Span)>>> {
+    let mut out: Vec<Option<(Value, Span)>> = vec![None; s.params.len()];
+    let mut next = 0;
+    let mut ok = true;
+    for a in args {
+        let i = match &a.name {
+            None => {
+                while next < out.len() && out[next].is_some() {
+                    next += 1;
+                }
+                if next >= out.len() {
+                    ch.report(Diagnostic::error(
+                        codes::TOO_MANY_ARGS,
+                        &f.source,
+                        a.span,
+                        format!("`{}` takes at most {} argument{}", s.name, s.params.len(), if s.params.len() == 1 { "" } else { "s" }),
+                        "unexpected argument",
+                    ).with_help(format!("`{}({})`", s.name, s.params.join(", "))));
+                    ok = false;
+                    continue;
+                }
+                next
+            }
+            Some(n) => match s.params.iter().position(|p| *p == n.name) {
+                Some(i) => i,
+                None => {
+                    let help = did_you_mean(&n.name, s.params.iter().copied())
+                        .unwrap_or_else(|| format!("`{}({})`", s.name, s.params.join(", ")));
+                    ch.report(
+                        Diagnostic::error(codes::UNKNOWN_KEYWORD, &f.source, n.span, format!("`{}` has no parameter `{}`", s.name, n.name), "unknown parameter")
+                            .with_help(help),
+                    );
+                    ok = false;
+                    continue;
+                }
+            },
+        };
+        if out[i].is_some() {
+            ch.report(Diagnostic::error(codes::DUPLICATE_ARG, &f.source, a.span, format!("`{}` is given twice", s.params[i]), "given again"));
+            ok = false;
+            continue;
+        }
+        out[i] = Some((a.value.clone(), a.span));
+    }
+    let missing: Vec<&str> = s.params[..s.required].iter().zip(&out).filter(|(_, v)| v.is_none()).map(|(p, _)| *p).collect();
+    if !missing.is_empty() {
+        ch.report(
+            Diagnostic::error(codes::MISSING_ARG, &f.source, span, format!("`{}` needs `{}`", s.name, missing.join("`, `")), "missing arguments")
+                .with_help(format!("`{}({})`", s.name, s.params.join(", "))),
+        );
+        ok = false;
+    }
+    ok.then_some(out)
+}
+
+fn numeric(ch: &mut Checker, f: &Frame, name: &str, a: &Option<(Value, Span)>) -> Option<Shape> {
+    let (v, span) = a.as_ref()?;
+    if v.is_numeric() {
+        v.shape()
+    } else {
+        ch.bad_operand(f, *span, &format!("`{name}`"), v);
+        None
+    }
+}
+
+/// Calls a builtin.
+pub fn call(ch: &mut Checker, f: &mut Frame, name: &'static str, args: &[ArgVal], span: Span) -> Value {
+    let Some(s) = SIGS.iter().find(|s| s.name == name) else { return Value::Unknown };
+    let Some(a) = bind(ch, f, s, args, span) else { return Value::Unknown };
+    if UNARY.contains(&name) {
+        let Some(shape) = numeric(ch, f, name, &a[0]) else { return Value::Unknown };
+        if let Some(x) = a[0].as_ref().and_then(|(v, _)| v.as_f64()) {
+            return Value::Float(Some(fold_unary(name, x)));
+        }
+        return Value::tensor(shape);
+    }
+    match name {
+        "max" | "min" if a[1].is_some() => {
+            let (Some(x), Some(y)) = (a[0].clone(), a[1].clone()) else { return Value::Unknown };
+            if let (Value::Int(p), Value::Int(q)) = (&x.0, &y.0) {
+                return Value::Int(Dim::apply(if name == "max" { DimOp::Max } else { DimOp::Min }, p, q));
+            }
+            if let (Some(p), Some(q)) = (x.0.as_f64(), y.0.as_f64()) {
+                return Value::Float(Some(if name == "max" { p.max(q) } else { p.min(q) }));
+            }
+            for (v, sp) in [&x, &y] {
+                if !v.is_numeric() {
+                    ch.bad_operand(f, *sp, &format!("`{name}`"), v);
+                    return Value::Unknown;
+                }
+            }
+            ch.broadcast(f, span, &x.0, x.1, &y.0, y.1).map_or(Value::Unknown, Value::tensor)
+        }
+        "max" | "min" | "sum" | "mean" | "norm" => {
+            let Some(shape) = numeric(ch, f, name, &a[0]) else { return Value::Unknown };
+            let (axis_i, keep_i) = if matches!(name, "max" | "min") { (2, 3) } else { (1, 2) };
+            reduce(ch, f, &shape, a[axis_i].as_ref(), a[keep_i].as_ref())
+        }
+        "argmax" => {
+            let Some(shape) = numeric(ch, f, name, &a[0]) else { return Value::Unknown };
+            match reduce(ch, f, &shape, a[1].as_ref(), None) {
+                Value::Float(_) => Value::Int(Dim::Any),
+                Value::Tensor(s, _) => Value::Tensor(s, Elem::Int),
+                other => other,
+            }
+        }
+        "where" => {
+            let (Some(c), Some(x), Some(y)) = (a[0].clone(), a[1].clone(), a[2].clone()) else { return Value::Unknown };
+            for (v, sp) in [&c, &x, &y] {
+                if !v.is_numeric() {
+                    ch.bad_operand(f, *sp, "`where`", v);
+                    return Value::Unknown;
+                }
+            }
+            let Some(s1) = ch.broadcast(f, span, &c.0, c.1, &x.0, x.1) else { return Value::Unknown };
+            let t = Value::tensor(s1);
+            ch.broadcast(f, span, &t, x.1, &y.0, y.1).map_or(Value::Unknown, Value::tensor)
+        }
+        "global_norm" | "trace" => {
+            let _ = numeric(ch, f, name, &a[0]);
+            if name == "trace" {
+                expect_rank(ch, f, &a[0], 2, name);
+            }
+            Value::Float(None)
+        }
+        "zeros_like" | "ones_like" | "full_like" | "triu" | "tril" | "cholesky" | "initial" => {
+            let Some(shape) = numeric(ch, f, name, &a[0]) else { return Value::Unknown };
+            if matches!(name, "triu" | "tril" | "cholesky") {
+                expect_rank(ch, f, &a[0], 2, name);
+            }
+            if name == "initial" {
+                if let Some((v, sp)) = &a[0] {
+                    if !matches!(v, Value::Param { .. } | Value::Unknown) {
+                        ch.err(f, codes::TYPE_MISMATCH, *sp, format!("`initial` takes a model parameter, not {}", v.describe()), "not a parameter");
+                    }
+                }
+            }
+            Value::tensor(shape)
+        }
+        "fill" | "randn" | "rand" => match &a[0] {
+            Some((v, sp)) => match shape_of_list(ch, f, v, *sp) {
+                Some(d) => Value::tensor(Shape::Dims(d)),
+                None if matches!(v, Value::List(None) | Value::Unknown) => Value::Tensor(Shape::Any(None), Elem::Float),
+                None => {
+                    ch.err(f, codes::TYPE_MISMATCH, *sp, format!("`{name}` takes a shape list like `[3, 4]`, not {}", v.describe()), "not a shape");
+                    Value::Unknown
+                }
+            },
+            None => Value::Unknown,
+        },
+        "eye" => {
+            let n = a[0].as_ref().map_or(Dim::Any, |(v, sp)| to_dim(ch, f, v, *sp));
+            let m = a[1].as_ref().map_or(n.clone(), |(v, sp)| to_dim(ch, f, v, *sp));
+            Value::tensor(Shape::Dims(vec![n, m]))
+        }
+        "arange" => {
+            let n = a[0].as_ref().map_or(Dim::Any, |(v, sp)| to_dim(ch, f, v, *sp));
+            Value::Tensor(Shape::Dims(vec![n]), Elem::Int)
+        }
+        "rows" | "cols" | "ndim" | "numel" | "size" | "shape" => shape_query(ch, f, name, &a),
+        "reshape" => {
+            let _ = numeric(ch, f, name, &a[0]);
+            match &a[1] {
+                Some((v, sp)) => shape_of_list(ch, f, v, *sp).map_or(Value::Tensor(Shape::Any(None), Elem::Float), |d| Value::tensor(Shape::Dims(d))),
+                None => Value::Unknown,
+            }
+        }
+        "flatten" => match numeric(ch, f, name, &a[0]) {
+            Some(Shape::Dims(d)) => Value::tensor(Shape::Dims(vec![d.iter().fold(Dim::Known(1), |acc, x| Dim::apply(DimOp::Mul, &acc, x))])),
+            Some(_) => Value::tensor(Shape::Dims(vec![Dim::Any])),
+            None => Value::Unknown,
+        },
+        "concat" => Value::Tensor(Shape::Any(None), Elem::Float),
+        "outer" => {
+            let (Some(x), Some(y)) = (numeric(ch, f, name, &a[0]), numeric(ch, f, name, &a[1])) else { return Value::Unknown };
+            expect_rank(ch, f, &a[0], 1, name);
+            expect_rank(ch, f, &a[1], 1, name);
+            Value::tensor(Shape::Dims(vec![first_dim(&x), first_dim(&y)]))
+        }
+        "diag" => match numeric(ch, f, name, &a[0]) {
+            Some(Shape::Dims(d)) if d.len() == 1 => Value::tensor(Shape::Dims(vec![d[0].clone(), d[0].clone()])),
+            Some(Shape::Dims(d)) if d.len() == 2 => Value::tensor(Shape::Dims(vec![Dim::apply(DimOp::Min, &d[0], &d[1])])),
+            Some(Shape::Dims(_)) => {
+                expect_rank(ch, f, &a[0], 2, name);
+                Value::Unknown
+            }
+            Some(_) => Value::Tensor(Shape::Any(None), Elem::Float),
+            None => Value::Unknown,
+        },
+        "kron" => {
+            let (Some(x), Some(y)) = (numeric(ch, f, name, &a[0]), numeric(ch, f, name, &a[1])) else { return Value::Unknown };
+            match (x, y) {
+                (Shape::Dims(p), Shape::Dims(q)) if p.len() == q.len() => {
+                    Value::tensor(Shape::Dims(p.iter().zip(&q).map(|(a, b)| Dim::apply(DimOp::Mul, a, b)).collect()))
+                }
+                _ => Value::Tensor(Shape::Any(None), Elem::Float),
+            }
+        }
+        "svd" | "left_singular" | "qr" | "eigh" | "solve" => linalg(ch, f, name, &a),
+        "partition" => {
+            for (v, sp) in a.iter().flatten() {
+                if !matches!(v, Value::Rule(_) | Value::Unknown | Value::Callable(_)) {
+                    ch.err(f, codes::TYPE_MISMATCH, *sp, format!("`partition` routes to rules, found {}", v.describe()), "expected a rule");
+                }
+            }
+            let mut args = Bound::new();
+            for (p, v) in s.params.iter().zip(&a) {
+                if let Some((v, sp)) = v {
+                    let v = super::args::coerce(ch, f, super::value::Ty::Rule, v.clone(), *sp).unwrap_or(Value::Unknown);
+                    args.insert(p.to_string(), v);
+                }
+            }
+            Value::Rule(Rc::new(Applied { callee: Callee::Builtin("partition"), args }))
+        }
+        "load" => load(ch, f, &a),
+        "onehot" => {
+            let Some(shape) = numeric(ch, f, name, &a[0]) else { return Value::Unknown };
+            let k = a[1].as_ref().map_or(Dim::Any, |(v, sp)| to_dim(ch, f, v, *sp));
+            match shape {
+                Shape::Dims(mut d) => {
+                    d.push(k);
+                    Value::tensor(Shape::Dims(d))
+                }
+                other => Value::tensor(other),
+            }
+        }
+        _ => Value::Unknown,
+    }
+}
+
+fn fold_unary(name: &str, x: f64) -> f64 {
+    match name {
+        "abs" => x.abs(),
+        "sign" => {
+            if x > 0.0 {
+                1.0
+            } else if x < 0.0 {
+                -1.0
+            } else {
+                0.0
+            }
+        }
+        "sqrt" => x.sqrt(),
+        "exp" => x.exp(),
+        "log" => x.ln(),
+        "sin" => x.sin(),
+        "cos" => x.cos(),
+        "tanh" => x.tanh(),
+        "floor" => x.floor(),
+        "ceil" => x.ceil(),
+        "round" => x.round(),
+        _ => f64::NAN,
+    }
+}
+
+fn first_dim(s: &Shape) -> Dim {
+    match s {
+        Shape::Dims(d) if d.len() == 1 => d[0].clone(),
+        _ => Dim::Any,
+    }
+}
+
+fn expect_rank(ch: &mut Checker, f: &Frame, a: &Option<(Value, Span)>, rank: usize, name: &str) -> bool {
+    let Some((v, sp)) = a else { return false };
+    match v.shape().and_then(|s| s.rank()) {
+        Some(r) if r != rank => {
+            let what = if rank == 1 { "a vector" } else { "a matrix" };
+            ch.err(f, codes::RANK_MISMATCH, *sp, format!("`{name}` takes {what}, found {}", v.describe()), format!("rank {r}"));
+            false
+        }
+        _ => true,
+    }
+}
+
+fn reduce(ch: &mut Checker, f: &Frame, shape: &Shape, axis: Option<&(Value, Span)>, keep: Option<&(Value, Span)>) -> Value {
+    let keepdims = match keep {
+        Some((Value::Bool(Some(b)), _)) => *b,
+        Some((Value::Bool(None) | Value::Unknown, _)) | None => false,
+        Some((other, sp)) => {
+            ch.err(f, codes::TYPE_MISMATCH, *sp, format!("`keepdims` is a bool, found {}", other.describe()), "not a bool");
+            false
+        }
+    };
+    let Some((axis, asp)) = axis else {
+        return if keepdims {
+            match shape {
+                Shape::Dims(d) => Value::tensor(Shape::Dims(vec![Dim::Known(1); d.len()])),
+                _ => Value::Tensor(Shape::Any(None), Elem::Float),
+            }
+        } else {
+            Value::Float(None)
+        };
+    };
+    let axes: Vec<i64> = match axis {
+        Value::Int(Dim::Known(a)) => vec![*a],
+        Value::List(Some(items)) if items.iter().all(|i| i.as_int().is_some()) => items.iter().filter_map(Value::as_int).collect(),
+        Value::Int(_) | Value::Unknown | Value::List(_) => return Value::Tensor(Shape::Any(None), Elem::Float),
+        other => {
+            ch.err(f, codes::TYPE_MISMATCH, *asp, format!("`axis` is an int or a list of ints, found {}", other.describe()), "not an axis");
+            return Value::Unknown;
+        }
+    };
+    let Shape::Dims(d) = shape else { return Value::Tensor(Shape::Any(None), Elem::Float) };
+    let n = d.len() as i64;
+    let mut drop = vec![false; d.len()];
+    for a in axes {
+        let k = if a < 0 { n + a } else { a };
+        if k < 0 || k >= n {
+            ch.err(f, codes::OUT_OF_BOUNDS, *asp, format!("axis {a} is outside a tensor of rank {n}"), "no such axis");
+            return Value::Unknown;
+        }
+        drop[k as usize] = true;
+    }
+    let out: Vec<Dim> = d
+        .iter()
+        .zip(&drop)
+        .filter_map(|(x, &dr)| match (dr, keepdims) {
+            (true, true) => Some(Dim::Known(1)),
+            (true, false) => None,
+            _ => Some(x.clone()),
+        })
+        .collect();
+    Value::tensor(Shape::Dims(out))
+}
+
+fn shape_query(ch: &mut Checker, f: &Frame, name: &str, a: &[Option<(Value, Span)>]) -> Value {
+    let Some(shape) = numeric(ch, f, name, &a[0]) else { return Value::Unknown };
+    let Shape::Dims(d) = shape else {
+        return if name == "shape" { Value::List(None) } else { Value::Int(Dim::Any) };
+    };
+    let n = d.len();
+    match name {
+        "ndim" => Value::Int(Dim::Known(n as i64)),
+        "numel" => Value::Int(d.iter().fold(Dim::Known(1), |acc, x| Dim::apply(DimOp::Mul, &acc, x))),
+        "shape" => Value::List(Some(d.into_iter().map(Value::Int).collect())),
+        "rows" | "cols" => {
+            if n < 2 {
+                ch.err(f, codes::RANK_MISMATCH, a[0].as_ref().map_or(Span::default(), |x| x.1), format!("`{name}` needs a matrix, found rank {n}"), "not a matrix");
+                return Value::Int(Dim::Any);
+            }
+            Value::Int(if name == "rows" { d[n - 2].clone() } else { d[n - 1].clone() })
+        }
+        _ => match a[1].as_ref().and_then(|(v, _)| v.as_int()) {
+            Some(k) => {
+                let i = if k < 0 { n as i64 + k } else { k };
+                if i < 0 || i >= n as i64 {
+                    ch.err(f, codes::OUT_OF_BOUNDS, a[1].as_ref().map_or(Span::default(), |x| x.1), format!("axis {k} is outside a tensor of rank {n}"), "no such axis");
+                    Value::Int(Dim::Any)
+                } else {
+                    Value::Int(d[i as usize].clone())
+                }
+            }
+            None => Value::Int(Dim::Any),
+        },
+    }
+}
+
+fn linalg(ch: &mut Checker, f: &Frame, name: &str, a: &[Option<(Value, Span)>]) -> Value {
+    let Some(shape) = numeric(ch, f, name, &a[0]) else { return Value::Unknown };
+    if !expect_rank(ch, f, &a[0], 2, name) {
+        return Value::Unknown;
+    }
+    let (m, n) = match &shape {
+        Shape::Dims(d) => (d[0].clone(), d[1].clone()),
+        _ => (Dim::Any, Dim::Any),
+    };
+    let k = Dim::apply(DimOp::Min, &m, &n);
+    let rank = a.get(1).and_then(|x| x.as_ref()).map(|(v, sp)| to_dim(ch, f, v, *sp));
+    match name {
+        "svd" => {
+            let r = rank.unwrap_or(k);
+            Value::Tuple(vec![
+                Value::tensor(Shape::Dims(vec![m, r.clone()])),
+                Value::tensor(Shape::Dims(vec![r.clone()])),
+                Value::tensor(Shape::Dims(vec![r, n])),
+            ])
+        }
+        "left_singular" => Value::tensor(Shape::Dims(vec![m, rank.unwrap_or(Dim::Any)])),
+        "qr" => Value::Tuple(vec![Value::tensor(Shape::Dims(vec![m, k.clone()])), Value::tensor(Shape::Dims(vec![k, n]))]),
+        "eigh" => {
+            if !m.compatible(&n) {
+                ch.err(f, codes::SHAPE_MISMATCH, a[0].as_ref().map_or(Span::default(), |x| x.1), format!("`eigh` needs a square matrix, found {shape}"), "not square");
+            }
+            Value::Tuple(vec![Value::tensor(Shape::Dims(vec![n.clone()])), Value::tensor(Shape::Dims(vec![n.clone(), n]))])
+        }
+        _ => {
+            // solve(a, b): a is square, b's leading dimension matches.
+            let b = a.get(1).and_then(|x| x.clone());
+            match b.as_ref().and_then(|(v, _)| v.shape()) {
+                Some(Shape::Dims(bd)) if !bd.is_empty() => {
+                    if !bd[0].compatible(&m) {
+                        let (_, sb) = b.as_ref().map_or((Value::Unknown, Span::default()), |x| x.clone());
+                        ch.report(
+                            Diagnostic::error(codes::SHAPE_MISMATCH, &f.source, sb, format!("`solve` of a {shape} system with a right side of {}", Shape::Dims(bd.clone())), "rows differ")
+                                .with_label(a[0].as_ref().map_or(Span::default(), |x| x.1), format!("{shape}")),
+                        );
+                    }
+                    Value::tensor(Shape::Dims(bd))
+                }
+                Some(s) => Value::tensor(s),
+                None => Value::Unknown,
+            }
+        }
+    }
+}
+
+fn load(ch: &mut Checker, f: &Frame, a: &[Option<(Value, Span)>]) -> Value {
+    let Some((v, sp)) = &a[0] else { return Value::Unknown };
+    let Value::Str(Some(path)) = v else {
+        if !matches!(v, Value::Str(None) | Value::Unknown) {
+            ch.err(f, codes::TYPE_MISMATCH, *sp, format!("`load` takes a file path, not {}", v.describe()), "not a string");
+        }
+        return Value::List(None);
+    };
+    if ch.prog.units[f.unit].stdlib {
+        return Value::List(None);
+    }
+    let ext = std::path::Path::new(path).extension().and_then(|e| e.to_str()).unwrap_or("");
+    if !matches!(ext, "npy" | "npz" | "csv") {
+        ch.report(
+            Diagnostic::error(codes::BAD_FILE, &f.source, *sp, format!("cannot load `{path}`: unsupported format"), "not .npy, .npz or .csv")
+                .with_help("save the data as .npy, .npz or .csv"),
+        );
+        return Value::List(None);
+    }
+    let base = std::path::Path::new(&f.source.name).parent().map(|p| p.to_path_buf()).unwrap_or_default();
+    let full = base.join(path);
+    if !full.is_file() {
+        ch.report(
+            Diagnostic::error(codes::BAD_FILE, &f.source, *sp, format!("data file `{path}` not found"), format!("looked for {}", full.display()))
+                .with_help("paths are relative to the experiment's file"),
+        );
+    }
+    Value::List(None)
+}

@@ -1,0 +1,772 @@
+//! The canonical formatter. The AST is first turned into a small layout document (text, line
+//! breaks, nesting, groups) in the style of Wadler's and Prettier's printers, then printed at a
+//! width of 100 columns: a group (an argument, list or parameter list, or an `if` expression) stays
+//! on one line when it fits up to the next possible break, and otherwise breaks one item per line
+//! with a trailing comma (an `if` breaks into one branch per block). Statement blocks, `log`
+//! blocks and the file are always one statement per line; a blank line the user left between
+//! statements is kept (one at most), top-level items always have one between them. The output is
+//! a function of the AST and of where comments sit relative to statements, never of the input's
+//! layout, which is what makes it idempotent. `//` comments are not in the AST: they are found by
+//! scanning the source and attached by position to the statement (or item, or log entry) they
+//! precede or trail; one inside an expression moves to its own line before the statement, so no
+//! comment is ever lost. Parentheses, number spellings and doc comments are printed as parsed.
+
+use super::ast::*;
+
+/// Lines longer than this break their groups.
+const WIDTH: usize = 100;
+const INDENT: usize = 4;
+
+/// The layout document.
+enum Doc {
+    /// Text without newlines.
+    Text(String),
+    /// A comment: printed as is, forces its enclosing groups to break (nothing may follow it on
+    /// its line), and counts as zero width so a trailing comment never breaks its statement.
+    Comment(String),
+    /// A space, or a newline when its group breaks.
+    Line,
+    /// Nothing, or a newline when its group breaks.
+    Soft,
+    /// Always a newline.
+    Hard,
+    /// A comma only when its group breaks.
+    TrailingComma,
+    /// Its contents, with line breaks indented one level deeper.
+    Nest(Vec<Doc>),
+    /// Its contents, laid out flat if they fit; `true` when it must break.
+    Group(bool, Vec<Doc>),
+    /// Its contents.
+    Cat(Vec<Doc>),
+}
+
+fn text(s: impl Into<String>) -> Doc {
+    Doc::Text(s.into())
+}
+
+fn group(docs: Vec<Doc>) -> Doc {
+    let broken = docs.iter().any(forces_break);
+    Doc::Group(broken, docs)
+}
+
+fn forces_break(d: &Doc) -> bool {
+    match d {
+        Doc::Hard | Doc::Comment(_) => true,
+        Doc::Group(b, _) => *b,
+        Doc::Nest(ds) | Doc::Cat(ds) => ds.iter().any(forces_break),
+        _ => false,
+    }
+}
+
+fn join(docs: Vec<Doc>, sep: &str) -> Doc {
+    let mut out = Vec::with_capacity(docs.len() * 2);
+    for (i, d) in docs.into_iter().enumerate() {
+        if i > 0 {
+            out.push(text(sep));
+        }
+        out.push(d);
+    }
+    Doc::Cat(out)
+}
+
+/// `open a, b close` as a group that breaks one item per line with a trailing comma.
+fn seq(open: &str, items: Vec<Doc>, close: &str) -> Doc {
+    if items.is_empty() {
+        return text(format!("{open}{close}"));
+    }
+    let mut inner = vec![Doc::Soft];
+    for (i, d) in items.into_iter().enumerate() {
+        if i > 0 {
+            inner.push(text(","));
+            inner.push(Doc::Line);
+        }
+        inner.push(d);
+    }
+    inner.push(Doc::TrailingComma);
+    group(vec![text(open), Doc::Nest(inner), Doc::Soft, text(close)])
+}
+
+fn width(s: &str) -> isize {
+    s.chars().count() as isize
+}
+
+/// Prints a document; the root is in broken mode.
+fn render(doc: &Doc) -> String {
+    let mut out = String::new();
+    let mut col = 0isize;
+    // (indent, flat, doc), processed from the top; what remains is the "rest" that `fits` measures.
+    let mut stack: Vec<(usize, bool, &Doc)> = vec![(0, false, doc)];
+    while let Some((ind, flat, d)) = stack.pop() {
+        match d {
+            Doc::Text(s) | Doc::Comment(s) => {
+                out.push_str(s);
+                col += width(s);
+            }
+            Doc::Line if flat => {
+                out.push(' ');
+                col += 1;
+            }
+            Doc::Soft if flat => {}
+            Doc::Line | Doc::Soft | Doc::Hard => {
+                let trimmed = out.trim_end_matches(' ').len();
+                out.truncate(trimmed);
+                out.push('\n');
+                out.extend(std::iter::repeat_n(' ', ind));
+                col = ind as isize;
+            }
+            Doc::TrailingComma => {
+                if !flat {
+                    out.push(',');
+                    col += 1;
+                }
+            }
+            Doc::Nest(ds) => stack.extend(ds.iter().rev().map(|d| (ind + INDENT, flat, d))),
+            Doc::Cat(ds) => stack.extend(ds.iter().rev().map(|d| (ind, flat, d))),
+            Doc::Group(broken, ds) => {
+                let f = flat || (!broken && fits(ds, &stack, WIDTH as isize - col));
+                stack.extend(ds.iter().rev().map(|d| (ind, f, d)));
+            }
+        }
+    }
+    let trimmed = out.trim_end().len();
+    out.truncate(trimmed);
+    out
+}
+
+/// Whether `docs`, laid out flat, and what follows them up to the next line break fit in `room`.
+fn fits(docs: &[Doc], rest: &[(usize, bool, &Doc)], mut room: isize) -> bool {
+    let mut cmds: Vec<(bool, &Doc)> = docs.iter().rev().map(|d| (true, d)).collect();
+    let mut rest = rest.iter().rev();
+    loop {
+        let (flat, d) = match cmds.pop() {
+            Some(c) => c,
+            None => match rest.next() {
+                Some(&(_, flat, d)) => (flat, d),
+                None => return true,
+            },
+        };
+        match d {
+            Doc::Text(s) => room -= width(s),
+            Doc::Comment(_) => {}
+            Doc::Line if flat => room -= 1,
+            Doc::Soft if flat => {}
+            Doc::Line | Doc::Soft | Doc::Hard => return true,
+            Doc::TrailingComma => room -= if flat { 0 } else { 1 },
+            Doc::Nest(ds) | Doc::Cat(ds) => cmds.extend(ds.iter().rev().map(|d| (flat, d))),
+            Doc::Group(broken, ds) => cmds.extend(ds.iter().rev().map(|d| (flat && !broken, d))),
+        }
+        if room < 0 {
+            return false;
+        }
+    }
+}
+
+/// A `//` comment found in the source; `end` excludes trailing whitespace.
+struct Comment {
+    start: usize,
+    end: usize,
+    text: String,
+}
+
+/// Finds `//` comments and the starts of `///` doc lines, skipping string literals.
+fn scan(src: &str) -> (Vec<Comment>, Vec<usize>) {
+    let bytes = src.as_bytes();
+    let (mut comments, mut docs) = (Vec::new(), Vec::new());
+    let mut in_string = false;
+    let mut i = 0;
+    while i < bytes.len() {
+        let b = bytes[i];
+        if in_string {
+            match b {
+                b'\\' => i += 1,
+                b'"' | b'\n' => in_string = false,
+                _ => {}
+            }
+        } else if b == b'"' {
+            in_string = true;
+        } else if b == b'/' && bytes.get(i + 1) == Some(&b'/') {
+            let eol = src[i..].find('\n').map_or(src.len(), |n| i + n);
+            let line = src[i..eol].trim_end();
+            // The grammar's rule: `///` starts a doc line, but `////` is a plain comment.
+            if line.starts_with("///") && !line.starts_with("////") {
+                docs.push(i);
+            } else {
+                comments.push(Comment {
+                    start: i,
+                    end: i + line.len(),
+                    text: line.to_string(),
+                });
+            }
+            i = eol;
+        }
+        i += 1;
+    }
+    (comments, docs)
+}
+
+/// One line-level element of a file, block or `log` block.
+#[derive(Clone, Copy)]
+enum Elem<'a> {
+    Item(&'a Item),
+    Stmt(&'a Stmt),
+    Value(&'a Expr),
+    Entry(&'a LogEntry),
+}
+
+impl Elem<'_> {
+    fn span(self) -> Span {
+        match self {
+            Elem::Item(Item::Import(i)) => i.span,
+            Elem::Item(Item::Decl(d)) => d.span,
+            Elem::Stmt(s) => s.span,
+            Elem::Value(e) => e.span,
+            Elem::Entry(e) => e.span,
+        }
+    }
+
+    fn has_docs(self) -> bool {
+        match self {
+            Elem::Item(Item::Import(i)) => !i.docs.is_empty(),
+            Elem::Item(Item::Decl(d)) => !d.docs.is_empty(),
+            _ => false,
+        }
+    }
+}
+
+/// Lines joined by newlines, with at most one blank line between two and none before the first.
+#[derive(Default)]
+struct Lines(Vec<Doc>);
+
+impl Lines {
+    fn push(&mut self, blank: bool, doc: Doc) {
+        if !self.0.is_empty() {
+            self.0.push(Doc::Hard);
+            if blank {
+                self.0.push(Doc::Hard);
+            }
+        }
+        self.0.push(doc);
+    }
+}
+
+/// Builds documents from the AST, handing out each comment exactly once.
+struct Fmt<'s> {
+    src: &'s str,
+    comments: Vec<Comment>,
+    used: Vec<bool>,
+    docs: Vec<usize>,
+}
+
+impl<'s> Fmt<'s> {
+    fn new(src: &'s str) -> Self {
+        let (comments, docs) = scan(src);
+        Fmt {
+            src,
+            used: vec![false; comments.len()],
+            comments,
+            docs,
+        }
+    }
+
+    /// Takes the comments not yet placed that start in `lo..hi`.
+    fn take(&mut self, lo: usize, hi: usize) -> Vec<(usize, usize, String)> {
+        let from = self.comments.partition_point(|c| c.start < lo);
+        let mut out = Vec::new();
+        for (c, used) in self.comments[from..].iter().zip(&mut self.used[from..]) {
+            if c.start >= hi {
+                break;
+            }
+            if !*used {
+                *used = true;
+                out.push((c.start, c.end, c.text.clone()));
+            }
+        }
+        out
+    }
+
+    /// Takes the comment on the same line right after `end` (after commas at most), if any.
+    fn take_trailing(&mut self, end: usize) -> Option<(usize, String)> {
+        let i = self.comments.partition_point(|c| c.start < end);
+        let c = self.comments.get(i)?;
+        let gap = self.src.get(end..c.start)?;
+        if self.used[i] || !gap.chars().all(|ch| matches!(ch, ' ' | '\t' | ',')) {
+            return None;
+        }
+        self.used[i] = true;
+        Some((c.end, c.text.clone()))
+    }
+
+    /// The end of the last token in `span`: pest spans of statements can run on over the
+    /// whitespace and comments that follow them.
+    fn tight_end(&self, span: Span) -> usize {
+        let mut end = span.end;
+        while let Some(before) = self.src.get(span.start..end) {
+            end = span.start + before.trim_end().len();
+            match self.comments.binary_search_by_key(&end, |c| c.end) {
+                Ok(i) if self.comments[i].start >= span.start => end = self.comments[i].start,
+                _ => break,
+            }
+        }
+        end.min(span.end)
+    }
+
+    /// Whether the source between `a` and `b` holds an empty line.
+    fn blank(&self, a: usize, b: usize) -> bool {
+        let Some(gap) = self.src.get(a..b) else { return false };
+        let parts: Vec<&str> = gap.split('\n').collect();
+        parts.len() > 2 && parts[1..parts.len() - 1].iter().any(|l| l.trim().is_empty())
+    }
+
+    /// Lays out `elems` one per line with the comments in `lo..hi`; `top` puts a blank line
+    /// between elements (top-level items).
+    fn lines(&mut self, lo: usize, hi: usize, elems: &[Elem], top: bool) -> Lines {
+        let mut lines = Lines::default();
+        let mut prev = lo;
+        for (k, &elem) in elems.iter().enumerate() {
+            let span = elem.span();
+            let end = self.tight_end(span);
+            let start = match self.docs.iter().find(|&&p| p >= prev && p < span.start) {
+                Some(&p) if elem.has_docs() => p,
+                _ => span.start,
+            };
+            let mut forced = top && k > 0;
+            for (s, e, t) in self.take(lo, start) {
+                lines.push(forced || self.blank(prev, s), Doc::Comment(t));
+                forced = false;
+                prev = e;
+            }
+            let doc = self.elem(elem);
+            // Comments inside an expression have no line of their own there: they go before it.
+            let mut blank = forced || self.blank(prev, start);
+            for (_, _, t) in self.take(start, end) {
+                lines.push(blank, Doc::Comment(t));
+                blank = false;
+            }
+            prev = end;
+            let doc = match self.take_trailing(end) {
+                Some((e, t)) => {
+                    prev = e;
+                    Doc::Cat(vec![doc, Doc::Comment(format!(" {t}"))])
+                }
+                None => doc,
+            };
+            lines.push(blank, doc);
+        }
+        for (s, e, t) in self.take(lo, hi) {
+            lines.push(self.blank(prev, s), Doc::Comment(t));
+            prev = e;
+        }
+        lines
+    }
+
+    fn elem(&mut self, elem: Elem) -> Doc {
+        match elem {
+            Elem::Item(i) => self.item(i),
+            Elem::Stmt(s) => self.stmt(s),
+            Elem::Value(e) => self.expr(e),
+            Elem::Entry(e) => match &e.value {
+                Some(v) => Doc::Cat(vec![text(format!("{} = ", e.name)), self.expr(v)]),
+                None => text(e.name.name.clone()),
+            },
+        }
+    }
+
+    /// `{ lines }` between the braces at `open` and `close`; `flexible` lets an enclosing group
+    /// keep a short block on one line.
+    fn braces(&mut self, open: usize, close: usize, elems: &[Elem], flexible: bool) -> Doc {
+        let lines = self.lines(open + 1, close.max(open + 1), elems, false);
+        if lines.0.is_empty() {
+            return text("{}");
+        }
+        let brk = || if flexible { Doc::Line } else { Doc::Hard };
+        Doc::Cat(vec![
+            text("{"),
+            Doc::Nest(vec![brk(), Doc::Cat(lines.0)]),
+            brk(),
+            text("}"),
+        ])
+    }
+
+    fn block(&mut self, b: &Block, flexible: bool) -> Doc {
+        let mut elems: Vec<Elem> = b.stmts.iter().map(Elem::Stmt).collect();
+        elems.extend(b.value.as_deref().map(Elem::Value));
+        self.braces(b.span.start, b.span.end.saturating_sub(1), &elems, flexible)
+    }
+
+    fn body(&mut self, body: &Body) -> Doc {
+        match body {
+            Body::Expr(e) => Doc::Cat(vec![text(" = "), self.expr(e)]),
+            Body::Block(b) => Doc::Cat(vec![text(" "), self.block(b, false)]),
+        }
+    }
+
+    fn item(&mut self, item: &Item) -> Doc {
+        let (docs, mut out) = match item {
+            Item::Import(i) => (&i.docs, vec![text(format!("import {}", quote(&i.path)))]),
+            Item::Decl(d) => (&d.docs, self.decl(d)),
+        };
+        let mut lines: Vec<Doc> = Vec::new();
+        for line in docs {
+            let sep = if line.is_empty() { "" } else { " " };
+            lines.extend([text(format!("///{sep}{line}")), Doc::Hard]);
+        }
+        lines.append(&mut out);
+        Doc::Cat(lines)
+    }
+
+    fn decl(&mut self, d: &Decl) -> Vec<Doc> {
+        let mut out = vec![text(format!("{} {}", d.kind.keyword(), d.name))];
+        let required = matches!(d.kind, DeclKind::Rule | DeclKind::Adapter | DeclKind::Function);
+        match &d.params {
+            Some(ps) => out.push(self.params(ps)),
+            None if required => out.push(text("()")),
+            None => {}
+        }
+        if d.kind == DeclKind::Rule {
+            out.push(self.inputs(&d.inputs));
+        }
+        if let Some(t) = &d.target {
+            out.push(text(format!(" on {t}")));
+        }
+        if let Some(s) = &d.shape {
+            out.push(self.shape(s));
+        }
+        out.push(self.body(&d.body));
+        out
+    }
+
+    fn params(&mut self, ps: &[Param]) -> Doc {
+        let items = ps
+            .iter()
+            .map(|p| {
+                let star = if p.variadic { "*" } else { "" };
+                let mut out = vec![text(format!("{star}{}", p.name))];
+                if let Some(t) = &p.ty {
+                    out.push(text(format!(": {t}")));
+                }
+                if let Some(r) = &p.range {
+                    let lo = if r.lo_closed { " in [" } else { " in (" };
+                    let hi = if r.hi_closed { "]" } else { ")" };
+                    out.extend([text(lo), self.expr(&r.lo), text(", "), self.expr(&r.hi), text(hi)]);
+                }
+                if let Some(v) = &p.default {
+                    out.extend([text(" = "), self.expr(v)]);
+                }
+                Doc::Cat(out)
+            })
+            .collect();
+        seq("(", items, ")")
+    }
+
+    fn inputs(&mut self, inputs: &[Input]) -> Doc {
+        let items = inputs
+            .iter()
+            .map(|i| {
+                let shape = i.shape.as_ref().map_or_else(|| text(""), |s| self.shape(s));
+                Doc::Cat(vec![text(i.name.name.clone()), shape])
+            })
+            .collect();
+        seq("(", items, ")")
+    }
+
+    fn shape(&mut self, s: &Shape) -> Doc {
+        let dims = s
+            .dims
+            .iter()
+            .map(|d| match d {
+                Dim::Rest(n) => text(format!("*{n}")),
+                Dim::Expr(e) => self.expr(e),
+            })
+            .collect();
+        Doc::Cat(vec![text("["), join(dims, ", "), text("]")])
+    }
+
+    fn modifiers(&mut self, out: &mut Vec<Doc>, mods: &[Modifier]) {
+        for m in mods {
+            let kw = match m.kind {
+                ModifierKind::Refresh => " refresh every ",
+                ModifierKind::Reset => " reset every ",
+            };
+            out.extend([text(kw), self.expr(&m.every)]);
+        }
+    }
+
+    fn stmt(&mut self, s: &Stmt) -> Doc {
+        let mut out = Vec::new();
+        match &s.kind {
+            StmtKind::Let {
+                pattern,
+                value,
+                modifiers,
+            } => {
+                out.extend([text(format!("let {} = ", pattern_str(pattern))), self.expr(value)]);
+                self.modifiers(&mut out, modifiers);
+            }
+            StmtKind::Var { name, value } => out.extend([text(format!("var {name} = ")), self.expr(value)]),
+            StmtKind::State { name, value, modifiers } => {
+                out.extend([text(format!("state {name} = ")), self.expr(value)]);
+                self.modifiers(&mut out, modifiers);
+            }
+            StmtKind::Return { value, modifiers } => {
+                out.extend([text("return "), self.expr(value)]);
+                self.modifiers(&mut out, modifiers);
+            }
+            StmtKind::Repeat { count, counter, body } => {
+                out.extend([text("repeat "), self.expr(count)]);
+                if let Some(c) = counter {
+                    out.push(text(format!(" as {c}")));
+                }
+                out.extend([text(" "), self.block(body, false)]);
+            }
+            StmtKind::For { var, items, body } => {
+                out.extend([
+                    text(format!("for {var} in ")),
+                    self.expr(items),
+                    text(" "),
+                    self.block(body, false),
+                ]);
+            }
+            StmtKind::If(e) => out.push(self.expr(e)),
+            StmtKind::Assign {
+                place,
+                op,
+                value,
+                clauses,
+            } => {
+                out.extend([text(format!("{place} {} ", op.as_str())), self.expr(value)]);
+                for c in clauses {
+                    out.push(self.clause(c));
+                }
+            }
+            StmtKind::Param { name, shape, init } => {
+                out.extend([
+                    text(format!("param {name}")),
+                    self.shape(shape),
+                    text(" = "),
+                    self.expr(init),
+                ]);
+            }
+            StmtKind::Frozen { name, value } => out.extend([text(format!("frozen {name} = ")), self.expr(value)]),
+            StmtKind::Weight { value } => out.extend([text("weight = "), self.expr(value)]),
+            StmtKind::Forward { inputs, body } => out.extend([text("forward"), self.inputs(inputs), self.body(body)]),
+            StmtKind::Data { names, source, options } => {
+                let names: Vec<&str> = names.iter().map(|n| n.name.as_str()).collect();
+                out.extend([text(format!("data {} = ", names.join(", "))), self.expr(source)]);
+                for o in options {
+                    match o {
+                        DataOption::FreshEveryStep(_) => out.push(text(" fresh every step")),
+                        DataOption::Batch(e) => out.extend([text(" batch "), self.expr(e)]),
+                        DataOption::Holdout(e) => out.extend([text(" holdout "), self.expr(e)]),
+                    }
+                }
+            }
+            StmtKind::Optimize { paths, rule: value } | StmtKind::Init { paths, init: value } => {
+                let kw = if matches!(s.kind, StmtKind::Optimize { .. }) {
+                    "optimize"
+                } else {
+                    "init"
+                };
+                out.extend([text(format!("{kw} {} with ", paths_str(paths))), self.expr(value)]);
+            }
+            StmtKind::Log { every, entries } => {
+                out.extend([text("log every "), self.expr(every), text(" ")]);
+                let elems: Vec<Elem> = entries.iter().map(Elem::Entry).collect();
+                let close = self.tight_end(s.span).saturating_sub(1);
+                out.push(self.braces(every.span.end.saturating_sub(1), close, &elems, false));
+            }
+            StmtKind::Checkpoint { every } => out.extend([text("checkpoint every "), self.expr(every)]),
+            StmtKind::Sweep { axes } => {
+                out.push(text("sweep "));
+                for (i, a) in axes.iter().enumerate() {
+                    let sep = if i > 0 { ", " } else { "" };
+                    out.push(text(format!("{sep}{} in ", a.name)));
+                    match &a.values {
+                        SweepValues::List(e) => out.push(self.expr(e)),
+                        SweepValues::Range(lo, hi) => out.extend([self.expr(lo), text(".."), self.expr(hi)]),
+                    }
+                }
+            }
+        }
+        Doc::Cat(out)
+    }
+
+    fn clause(&mut self, c: &Clause) -> Doc {
+        match c {
+            Clause::With { edits, .. } => {
+                let edits = edits
+                    .iter()
+                    .map(|e| {
+                        Doc::Cat(vec![
+                            text(format!("{} {} ", e.place, e.op.as_str())),
+                            self.expr(&e.value),
+                        ])
+                    })
+                    .collect();
+                Doc::Cat(vec![text(" with "), join(edits, ", ")])
+            }
+            Clause::Adapted { adapter, targets, .. } => Doc::Cat(vec![
+                text(" adapted by "),
+                self.expr(adapter),
+                text(format!(" on {}", paths_str(targets))),
+            ]),
+        }
+    }
+
+    fn expr(&mut self, e: &Expr) -> Doc {
+        match &e.kind {
+            ExprKind::Int(v) => text(v.to_string()),
+            ExprKind::Float { text: t, .. } => text(t.clone()),
+            ExprKind::Bool(b) => text(b.to_string()),
+            ExprKind::Str(s) => text(quote(s)),
+            ExprKind::Name(n) => text(n.clone()),
+            ExprKind::List(xs) => {
+                let items = xs.iter().map(|x| self.expr(x)).collect();
+                seq("[", items, "]")
+            }
+            ExprKind::Tuple(xs) => {
+                let items = xs.iter().map(|x| self.expr(x)).collect();
+                // `(a,)` needs its comma to stay a tuple.
+                let close = if xs.len() == 1 { ",)" } else { ")" };
+                Doc::Cat(vec![text("("), join(items, ", "), text(close)])
+            }
+            ExprKind::Paren(x) => Doc::Cat(vec![text("("), self.expr(x), text(")")]),
+            ExprKind::Unary { op, operand } => {
+                let op = match (op, &operand.kind) {
+                    // `--x` would read as a decrement.
+                    (UnaryOp::Neg, ExprKind::Unary { op: UnaryOp::Neg, .. }) => "- ",
+                    (UnaryOp::Neg, _) => "-",
+                    (UnaryOp::Not, _) => "not ",
+                };
+                Doc::Cat(vec![text(op), self.expr(operand)])
+            }
+            ExprKind::Binary { op, lhs, rhs, .. } => {
+                // `x^T` would read as a transpose, so a power of a name `T` keeps its spaces.
+                let op = if *op == BinOp::Pow && !starts_with_t(rhs) {
+                    "^".to_string()
+                } else {
+                    format!(" {} ", op.as_str())
+                };
+                Doc::Cat(vec![self.expr(lhs), text(op), self.expr(rhs)])
+            }
+            ExprKind::Transpose(x) => Doc::Cat(vec![self.expr(x), text("^T")]),
+            ExprKind::Call { callee, args } => {
+                let callee = self.expr(callee);
+                let args = args
+                    .iter()
+                    .map(|a| match &a.name {
+                        Some(n) => Doc::Cat(vec![text(format!("{n} = ")), self.expr(&a.value)]),
+                        None => self.expr(&a.value),
+                    })
+                    .collect();
+                Doc::Cat(vec![callee, seq("(", args, ")")])
+            }
+            ExprKind::Index { base, items } => {
+                let base = self.expr(base);
+                let items = items.iter().map(|i| self.index_item(i)).collect();
+                Doc::Cat(vec![base, text("["), join(items, ", "), text("]")])
+            }
+            ExprKind::Field { base, name } => Doc::Cat(vec![self.expr(base), text(format!(".{name}"))]),
+            ExprKind::If { .. } => self.if_expr(e),
+            ExprKind::Block(b) => group(vec![self.block(b, true)]),
+        }
+    }
+
+    fn index_item(&mut self, item: &IndexItem) -> Doc {
+        match item {
+            IndexItem::At(e) => self.expr(e),
+            IndexItem::NewAxis(_) => text("None"),
+            IndexItem::Slice { lo, hi, step, .. } => {
+                let mut out = Vec::new();
+                out.extend(lo.as_ref().map(|e| self.expr(e)));
+                out.push(text(":"));
+                out.extend(hi.as_ref().map(|e| self.expr(e)));
+                if let Some(s) = step {
+                    out.extend([text(":"), self.expr(s)]);
+                }
+                Doc::Cat(out)
+            }
+        }
+    }
+
+    /// An `if` chain as one group: all on one line, or every branch broken.
+    fn if_expr(&mut self, e: &Expr) -> Doc {
+        let mut out = Vec::new();
+        let mut cur = e;
+        while let ExprKind::If { cond, then, otherwise } = &cur.kind {
+            out.extend([text("if "), self.expr(cond), text(" "), self.block(then, true)]);
+            let Some(other) = otherwise else { break };
+            out.push(text(" else "));
+            match &other.kind {
+                ExprKind::If { .. } => cur = other,
+                ExprKind::Block(b) => {
+                    out.push(self.block(b, true));
+                    break;
+                }
+                _ => {
+                    out.push(self.expr(other));
+                    break;
+                }
+            }
+        }
+        group(out)
+    }
+}
+
+/// Whether an expression's text starts with the name `T`.
+fn starts_with_t(e: &Expr) -> bool {
+    match &e.kind {
+        ExprKind::Name(n) => n == "T",
+        ExprKind::Binary { lhs: x, .. }
+        | ExprKind::Transpose(x)
+        | ExprKind::Call { callee: x, .. }
+        | ExprKind::Index { base: x, .. }
+        | ExprKind::Field { base: x, .. } => starts_with_t(x),
+        _ => false,
+    }
+}
+
+fn pattern_str(p: &Pattern) -> String {
+    match p {
+        Pattern::Name(n) => n.name.clone(),
+        Pattern::Tuple(ps, _) => format!("({})", ps.iter().map(pattern_str).collect::<Vec<_>>().join(", ")),
+    }
+}
+
+fn paths_str(paths: &[Path]) -> String {
+    paths.iter().map(|p| p.to_string()).collect::<Vec<_>>().join(", ")
+}
+
+/// A string literal with the escapes the grammar knows.
+fn quote(s: &str) -> String {
+    let mut out = String::with_capacity(s.len() + 2);
+    out.push('"');
+    for c in s.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            '\n' => out.push_str("\\n"),
+            '\t' => out.push_str("\\t"),
+            c => out.push(c),
+        }
+    }
+    out.push('"');
+    out
+}
+
+/// Formats a parsed file canonically. `source` is the text it was parsed from (needed to recover
+/// `//` comments, which the AST does not hold). The result ends with a newline unless empty.
+pub fn format_file(source: &str, file: &File) -> String {
+    let mut f = Fmt::new(source);
+    let elems: Vec<Elem> = file.items.iter().map(Elem::Item).collect();
+    let lines = f.lines(0, source.len(), &elems, true);
+    let mut out = render(&Doc::Cat(lines.0));
+    if !out.is_empty() {
+        out.push('\n');
+    }
+    out
+}
+
+/// Formats one expression (used by the REPL), without a trailing newline.
+pub fn format_expr(expr: &Expr) -> String {
+    render(&Fmt::new("").expr(expr))
+}
