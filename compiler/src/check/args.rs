@@ -132,7 +132,7 @@ pub fn coerce(ch: &mut Checker, f: &mut Frame, ty: Ty, v: Value, span: Span) -> 
         (Ty::Any, _) | (_, Value::Unknown) => true,
         (Ty::Int, Value::Int(_)) => true,
         (Ty::Float, Value::Int(_) | Value::Float(_) | Value::Schedule(_)) => true,
-        (Ty::Float, Value::Tensor(s, Elem::Float)) => s.is_scalar(),
+        (Ty::Float, Value::Tensor(s, Elem::Float)) => s.is_scalar() || s.rank().is_none(),
         (Ty::Bool, Value::Bool(_)) => true,
         (Ty::Str, Value::Str(_)) => true,
         (Ty::Tensor, v) => v.is_numeric() && !matches!(v, Value::Schedule(_)),

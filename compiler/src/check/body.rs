@@ -126,7 +126,8 @@ fn symbolic(ch: &mut Checker, f: &mut Frame, p: &Param, ty: Ty) -> Value {
     match ty {
         Ty::Int => Value::Int(Dim::Sym(name)),
         Ty::Float if int_default && p.ty.is_none() => Value::Int(Dim::Sym(name)),
-        Ty::Float | Ty::Schedule => Value::Float(None),
+        Ty::Float => Value::Float(None),
+        Ty::Schedule => Value::Schedule(Rc::new(Applied { callee: Callee::Param(name), args: Bound::new() })),
         Ty::Bool => Value::Bool(None),
         Ty::Str => Value::Str(None),
         Ty::Tensor => Value::Tensor(Shape::Any(Some(name)), Elem::Float),
@@ -404,6 +405,8 @@ fn declare(ch: &mut Checker, f: &mut Frame, name: &Ident, value: Value, kind: Lo
             }
         }
     }
+    // States and vars change as the program runs: keep their type and shape, not their value.
+    let value = if matches!(kind, LocalKind::State | LocalKind::Var) { value.forget() } else { value };
     let scope = f.scopes.last_mut().expect("a frame has a scope");
     scope.insert(name.name.clone(), Local { value, kind, span: name.span });
 }
@@ -652,7 +655,7 @@ fn assign(ch: &mut Checker, f: &mut Frame, place: &Place, op: AssignOp, v: Value
     }
     if let Some(l) = f.get_mut(&name.name) {
         if l.kind == LocalKind::Var {
-            l.value = new;
+            l.value = new.forget();
         }
     }
 }
@@ -854,11 +857,17 @@ fn forward(
                 _ => Value::Tensor(Shape::Any(Some(input.name.name.clone())), Elem::Float),
             },
         };
+        let mut v = v;
         if let Some(s) = &input.shape {
             let mut errs = Vec::new();
             bind_shape(ch, f, s, &v, given.is_some().then_some(&mut errs));
             out.input_errors.extend(errs.into_iter().map(|m| (i, m, s.span)));
-            shapes.push(format!("{}{}", input.name.name, declared_shape(f, s)));
+            let declared = declared_shape(f, s);
+            shapes.push(format!("{}{declared}", input.name.name));
+            // Generically the input is exactly its declared shape, with the names just bound.
+            if given.is_none() && declared.rank().is_some() {
+                v = Value::tensor(declared);
+            }
         } else {
             shapes.push(input.name.name.clone());
         }

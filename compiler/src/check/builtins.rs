@@ -1,4 +1,5 @@
 //! Builtins: the primitives the language cannot define itself (elementwise math, reductions,
+//! group reductions over every parameter a rule updates (`global_norm`, `global_sum`),
 //! constructors, counter-based random numbers, shape queries, linear algebra, data loading) and
 //! `partition`, which needs parameter metadata. Each has a signature for arity and keyword
 //! checks and a typing rule giving its result's shape. Everything else lives in `stdlib/*.opt`.
@@ -45,6 +46,7 @@ static SIGS: &[Sig] = &[
     sig("norm", &["x", "axis", "keepdims"], 1),
     sig("argmax", &["x", "axis"], 1),
     sig("global_norm", &["x"], 1),
+    sig("global_sum", &["x"], 1),
     sig("zeros_like", &["x"], 1),
     sig("ones_like", &["x"], 1),
     sig("full_like", &["x", "value"], 2),
@@ -83,7 +85,7 @@ static SIGS: &[Sig] = &[
 /// Every builtin name.
 pub static NAMES: &[&str] = &[
     "abs", "sign", "sqrt", "exp", "log", "sin", "cos", "tanh", "erf", "floor", "ceil", "round", "max", "min", "where",
-    "sum", "mean", "norm", "argmax", "global_norm", "zeros_like", "ones_like", "full_like", "fill", "eye", "randn",
+    "sum", "mean", "norm", "argmax", "global_norm", "global_sum", "zeros_like", "ones_like", "full_like", "fill", "eye", "randn",
     "rand", "arange", "rows", "cols", "ndim", "numel", "size", "shape", "reshape", "flatten", "concat", "outer", "diag",
     "trace", "triu", "tril", "kron", "svd", "left_singular", "qr", "eigh", "solve", "cholesky", "partition", "load",
     "onehot", "initial",
@@ -213,7 +215,7 @@ pub fn call(ch: &mut Checker, f: &mut Frame, name: &'static str, args: &[ArgVal]
             let t = Value::tensor(s1);
             ch.broadcast(f, span, &t, x.1, &y.0, y.1).map_or(Value::Unknown, Value::tensor)
         }
-        "global_norm" | "trace" => {
+        "global_norm" | "global_sum" | "trace" => {
             let _ = numeric(ch, f, name, &a[0]);
             if name == "trace" {
                 expect_rank(ch, f, &a[0], 2, name);

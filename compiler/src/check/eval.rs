@@ -745,6 +745,14 @@ impl<'p> Checker<'p> {
             }
             Value::Fn(Callee::Param(_)) => Value::Unknown,
             Value::Rule(r) => super::body::apply_rule(self, f, &r, args, span),
+            // A schedule evaluated at another step: `b(step - at)`.
+            Value::Schedule(_) => {
+                match args {
+                    [a] if a.name.is_none() && matches!(a.value, Value::Int(_) | Value::Unknown) => {}
+                    _ => self.err(f, codes::TYPE_MISMATCH, span, "a schedule is evaluated at one step: `sched(step - 10)`", "expected one int"),
+                }
+                Value::Float(None)
+            }
             Value::Init(i) => super::body::apply_init(self, f, &i, args, span),
             Value::Model(m) => super::body::call_forward(self, f, &m, args, span),
             other => {

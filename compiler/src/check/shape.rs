@@ -72,8 +72,10 @@ impl Dim {
                     DimOp::Sub => Sym(format!("{sa} - {sb}")),
                     DimOp::Mul => Sym(format!("{sa} * {sb}")),
                     DimOp::Div => Sym(format!("{sa} / {sb}")),
-                    DimOp::Max if a == b => a.clone(),
-                    DimOp::Min if a == b => a.clone(),
+                    DimOp::Max | DimOp::Min if a == b => a.clone(),
+                    DimOp::Max | DimOp::Min if simplify_min_max(op, &a.to_string(), &b.to_string()).is_some() => {
+                        Sym(simplify_min_max(op, &a.to_string(), &b.to_string()).unwrap_or_default())
+                    }
                     DimOp::Max => Sym(format!("max({sa}, {sb})")),
                     DimOp::Min => Sym(format!("min({sa}, {sb})")),
                 }
@@ -88,11 +90,13 @@ impl Dim {
         }
     }
 
-    /// False only when the two certainly differ.
+    /// False only when the two certainly differ: different known sizes, or two different
+    /// plain names. Compound symbolic sizes (`min(m, n)`) are not compared, since the checker
+    /// does no algebra beyond canonical spelling.
     pub fn compatible(&self, other: &Dim) -> bool {
         match (self, other) {
             (Dim::Known(a), Dim::Known(b)) => a == b,
-            (Dim::Sym(a), Dim::Sym(b)) => a == b,
+            (Dim::Sym(a), Dim::Sym(b)) => a == b || !is_name(a) || !is_name(b),
             _ => true,
         }
     }
@@ -111,6 +115,32 @@ impl Dim {
     pub fn is_one(&self) -> bool {
         matches!(self, Dim::Known(1))
     }
+}
+
+fn is_name(s: &str) -> bool {
+    s.chars().all(|c| c.is_alphanumeric() || c == '_')
+}
+
+/// The two arguments of a symbolic `min(a, b)` or `max(a, b)`.
+fn min_max_args<'a>(s: &'a str, f: &str) -> Option<(&'a str, &'a str)> {
+    let inner = s.strip_prefix(f)?.strip_prefix('(')?.strip_suffix(')')?;
+    let (a, b) = inner.split_once(", ")?;
+    (is_name(a) && is_name(b)).then_some((a, b))
+}
+
+/// `min(max(a, b), min(a, b)) = min(a, b)` and the like: what QR and SVD shapes need.
+fn simplify_min_max(op: DimOp, a: &str, b: &str) -> Option<String> {
+    let (keep, other) = if op == DimOp::Min { ("min", "max") } else { ("max", "min") };
+    for (x, y) in [(a, b), (b, a)] {
+        if let Some((p, q)) = min_max_args(x, keep) {
+            // min(min(p, q), p) and min(min(p, q), max(p, q)) are min(p, q).
+            let other_args = min_max_args(y, other).or_else(|| min_max_args(y, keep));
+            if y == p || y == q || other_args.is_some_and(|(r, t)| (r, t) == (p, q) || (t, r) == (p, q)) {
+                return Some(x.to_string());
+            }
+        }
+    }
+    None
 }
 
 /// A tensor shape.
@@ -273,6 +303,16 @@ mod tests {
         assert!(s(&["3", "4"]).broadcast(&s(&["5"])).is_err());
         let g = Shape::Any(Some("g".into()));
         assert_eq!(g.broadcast(&g), Ok(g.clone()));
+    }
+
+    #[test]
+    fn min_max_simplify() {
+        let (m, n) = (Dim::Sym("m".into()), Dim::Sym("n".into()));
+        let k = Dim::apply(DimOp::Min, &m, &n);
+        let big = Dim::apply(DimOp::Max, &m, &n);
+        assert_eq!(Dim::apply(DimOp::Min, &big, &k), k);
+        assert_eq!(Dim::apply(DimOp::Min, &k, &m), k);
+        assert_eq!(Dim::apply(DimOp::Max, &big, &k), big);
     }
 
     #[test]

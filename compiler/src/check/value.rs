@@ -250,6 +250,18 @@ impl Value {
         }
     }
 
+    /// The value with its constant forgotten: what is known of a state or `var` that is
+    /// updated as the program runs.
+    pub fn forget(self) -> Value {
+        match self {
+            Value::Int(Dim::Known(_)) => Value::Int(Dim::Any),
+            Value::Float(Some(_)) => Value::Float(None),
+            Value::Bool(Some(_)) => Value::Bool(None),
+            Value::List(Some(items)) => Value::List(Some(items.into_iter().map(Value::forget).collect())),
+            other => other,
+        }
+    }
+
     /// True when the value can take part in arithmetic.
     pub fn is_numeric(&self) -> bool {
         self.shape().is_some()

@@ -90,7 +90,8 @@ impl Diagnostic {
         self
     }
 
-    /// Adds a note that points into another (or the same) file.
+    /// Adds a note about another place: a secondary label when it is in the same file, a
+    /// related diagnostic (rendered after this one) when it is in another file.
     pub fn with_note(
         mut self,
         source: &Arc<SourceFile>,
@@ -98,6 +99,11 @@ impl Diagnostic {
         message: impl Into<String>,
         label: impl Into<String>,
     ) -> Self {
+        let (message, label) = (message.into(), label.into());
+        if Arc::ptr_eq(source, &self.source) || source.name == self.source.name {
+            let text = if label.is_empty() || label == "declared here" { message } else { label };
+            return self.with_label(span, text);
+        }
         let mut note = Diagnostic::error(self.code, source, span, message, label);
         note.severity = Severity::Warning;
         self.related.push(note);

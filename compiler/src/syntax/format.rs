@@ -44,6 +44,29 @@ fn text(s: impl Into<String>) -> Doc {
     Doc::Text(s.into())
 }
 
+impl From<&str> for Doc {
+    fn from(s: &str) -> Doc {
+        text(s)
+    }
+}
+
+impl From<String> for Doc {
+    fn from(s: String) -> Doc {
+        Doc::Text(s)
+    }
+}
+
+impl From<Option<Doc>> for Doc {
+    fn from(d: Option<Doc>) -> Doc {
+        d.unwrap_or(Doc::Cat(Vec::new()))
+    }
+}
+
+/// Concatenates documents, strings and optional documents.
+macro_rules! cat {
+    ($($d:expr),* $(,)?) => { Doc::Cat(vec![$(Doc::from($d)),*]) };
+}
+
 fn group(docs: Vec<Doc>) -> Doc {
     let broken = docs.iter().any(forces_break);
     Doc::Group(broken, docs)
@@ -69,10 +92,11 @@ fn join(docs: Vec<Doc>, sep: &str) -> Doc {
     Doc::Cat(out)
 }
 
-/// `open a, b close` as a group that breaks one item per line with a trailing comma.
-fn seq(open: &str, items: Vec<Doc>, close: &str) -> Doc {
-    if items.is_empty() {
-        return text(format!("{open}{close}"));
+/// `open a, b close` as a group that breaks one item per line with a trailing comma. A single
+/// item hugs its brackets (`abs(sum(` ... `))`): putting it alone on a line gains nothing.
+fn seq(open: &str, mut items: Vec<Doc>, close: &str) -> Doc {
+    if items.len() < 2 {
+        return cat![open, items.pop(), close];
     }
     let mut inner = vec![Doc::Soft];
     for (i, d) in items.into_iter().enumerate() {
@@ -191,11 +215,7 @@ fn scan(src: &str) -> (Vec<Comment>, Vec<usize>) {
             if line.starts_with("///") && !line.starts_with("////") {
                 docs.push(i);
             } else {
-                comments.push(Comment {
-                    start: i,
-                    end: i + line.len(),
-                    text: line.to_string(),
-                });
+                comments.push(Comment { start: i, end: i + line.len(), text: line.to_string() });
             }
             i = eol;
         }
@@ -260,12 +280,7 @@ struct Fmt<'s> {
 impl<'s> Fmt<'s> {
     fn new(src: &'s str) -> Self {
         let (comments, docs) = scan(src);
-        Fmt {
-            src,
-            used: vec![false; comments.len()],
-            comments,
-            docs,
-        }
+        Fmt { src, used: vec![false; comments.len()], comments, docs }
     }
 
     /// Takes the comments not yet placed that start in `lo..hi`.
@@ -346,7 +361,7 @@ impl<'s> Fmt<'s> {
             let doc = match self.take_trailing(end) {
                 Some((e, t)) => {
                     prev = e;
-                    Doc::Cat(vec![doc, Doc::Comment(format!(" {t}"))])
+                    cat![doc, Doc::Comment(format!(" {t}"))]
                 }
                 None => doc,
             };
@@ -364,251 +379,181 @@ impl<'s> Fmt<'s> {
             Elem::Item(i) => self.item(i),
             Elem::Stmt(s) => self.stmt(s),
             Elem::Value(e) => self.expr(e),
-            Elem::Entry(e) => match &e.value {
-                Some(v) => Doc::Cat(vec![text(format!("{} = ", e.name)), self.expr(v)]),
-                None => text(e.name.name.clone()),
-            },
+            Elem::Entry(e) => {
+                let value = e.value.as_ref().map(|v| cat![" = ", self.expr(v)]);
+                cat![e.name.name.as_str(), value]
+            }
         }
     }
 
     /// `{ lines }` between the braces at `open` and `close`; `flexible` lets an enclosing group
-    /// keep a short block on one line.
+    /// keep a block holding only a value on one line.
     fn braces(&mut self, open: usize, close: usize, elems: &[Elem], flexible: bool) -> Doc {
         let lines = self.lines(open + 1, close.max(open + 1), elems, false);
         if lines.0.is_empty() {
             return text("{}");
         }
         let brk = || if flexible { Doc::Line } else { Doc::Hard };
-        Doc::Cat(vec![
-            text("{"),
-            Doc::Nest(vec![brk(), Doc::Cat(lines.0)]),
-            brk(),
-            text("}"),
-        ])
+        cat!["{", Doc::Nest(vec![brk(), Doc::Cat(lines.0)]), brk(), "}"]
     }
 
     fn block(&mut self, b: &Block, flexible: bool) -> Doc {
         let mut elems: Vec<Elem> = b.stmts.iter().map(Elem::Stmt).collect();
         elems.extend(b.value.as_deref().map(Elem::Value));
-        self.braces(b.span.start, b.span.end.saturating_sub(1), &elems, flexible)
+        self.braces(b.span.start, b.span.end.saturating_sub(1), &elems, flexible && b.stmts.is_empty())
     }
 
     fn body(&mut self, body: &Body) -> Doc {
         match body {
-            Body::Expr(e) => Doc::Cat(vec![text(" = "), self.expr(e)]),
-            Body::Block(b) => Doc::Cat(vec![text(" "), self.block(b, false)]),
+            // A body too long for the header's line starts on the next one.
+            Body::Expr(e) => group(vec![text(" ="), Doc::Nest(vec![Doc::Line, self.expr(e)])]),
+            Body::Block(b) => cat![" ", self.block(b, false)],
         }
     }
 
     fn item(&mut self, item: &Item) -> Doc {
-        let (docs, mut out) = match item {
-            Item::Import(i) => (&i.docs, vec![text(format!("import {}", quote(&i.path)))]),
-            Item::Decl(d) => (&d.docs, self.decl(d)),
+        let (docs, span, code) = match item {
+            Item::Import(i) => (&i.docs, i.span, text(format!("import {}", quote(&i.path)))),
+            Item::Decl(d) => (&d.docs, d.span, self.decl(d)),
         };
         let mut lines: Vec<Doc> = Vec::new();
         for line in docs {
             let sep = if line.is_empty() { "" } else { " " };
             lines.extend([text(format!("///{sep}{line}")), Doc::Hard]);
         }
-        lines.append(&mut out);
+        // Comments before the doc lines were taken as leading ones; those among the doc lines or
+        // inside the declaration (outside its blocks) go between the docs and the declaration.
+        let end = self.tight_end(span);
+        for (_, _, t) in self.take(0, end) {
+            lines.extend([Doc::Comment(t), Doc::Hard]);
+        }
+        lines.push(code);
         Doc::Cat(lines)
     }
 
-    fn decl(&mut self, d: &Decl) -> Vec<Doc> {
-        let mut out = vec![text(format!("{} {}", d.kind.keyword(), d.name))];
+    fn decl(&mut self, d: &Decl) -> Doc {
+        // The grammar requires a parameter list on these even when it is empty.
         let required = matches!(d.kind, DeclKind::Rule | DeclKind::Adapter | DeclKind::Function);
-        match &d.params {
-            Some(ps) => out.push(self.params(ps)),
-            None if required => out.push(text("()")),
-            None => {}
-        }
-        if d.kind == DeclKind::Rule {
-            out.push(self.inputs(&d.inputs));
-        }
-        if let Some(t) = &d.target {
-            out.push(text(format!(" on {t}")));
-        }
-        if let Some(s) = &d.shape {
-            out.push(self.shape(s));
-        }
-        out.push(self.body(&d.body));
-        out
+        let params = match &d.params {
+            Some(ps) => Some(self.params(ps)),
+            None => required.then(|| text("()")),
+        };
+        let inputs = (d.kind == DeclKind::Rule).then(|| self.inputs(&d.inputs));
+        let target = d.target.as_ref().map(|t| text(format!(" on {t}")));
+        let shape = d.shape.as_ref().map(|s| self.shape(s));
+        cat![format!("{} {}", d.kind.keyword(), d.name), params, inputs, target, shape, self.body(&d.body)]
     }
 
     fn params(&mut self, ps: &[Param]) -> Doc {
-        let items = ps
-            .iter()
-            .map(|p| {
-                let star = if p.variadic { "*" } else { "" };
-                let mut out = vec![text(format!("{star}{}", p.name))];
-                if let Some(t) = &p.ty {
-                    out.push(text(format!(": {t}")));
-                }
-                if let Some(r) = &p.range {
-                    let lo = if r.lo_closed { " in [" } else { " in (" };
-                    let hi = if r.hi_closed { "]" } else { ")" };
-                    out.extend([text(lo), self.expr(&r.lo), text(", "), self.expr(&r.hi), text(hi)]);
-                }
-                if let Some(v) = &p.default {
-                    out.extend([text(" = "), self.expr(v)]);
-                }
-                Doc::Cat(out)
-            })
-            .collect();
-        seq("(", items, ")")
+        let items = ps.iter().map(|p| {
+            let ty = p.ty.as_ref().map(|t| text(format!(": {t}")));
+            let range = p.range.as_ref().map(|r| {
+                let lo = if r.lo_closed { " in [" } else { " in (" };
+                cat![lo, self.expr(&r.lo), ", ", self.expr(&r.hi), if r.hi_closed { "]" } else { ")" }]
+            });
+            let default = p.default.as_ref().map(|v| cat![" = ", self.expr(v)]);
+            cat![if p.variadic { "*" } else { "" }, p.name.name.as_str(), ty, range, default]
+        });
+        seq("(", items.collect(), ")")
     }
 
     fn inputs(&mut self, inputs: &[Input]) -> Doc {
-        let items = inputs
-            .iter()
-            .map(|i| {
-                let shape = i.shape.as_ref().map_or_else(|| text(""), |s| self.shape(s));
-                Doc::Cat(vec![text(i.name.name.clone()), shape])
-            })
-            .collect();
-        seq("(", items, ")")
+        // Inputs stay on the line: breaking a short `(g)` after a parameter list that fit helps nobody.
+        let items = inputs.iter().map(|i| {
+            let shape = i.shape.as_ref().map(|s| self.shape(s));
+            cat![i.name.name.as_str(), shape]
+        });
+        cat!["(", join(items.collect(), ", "), ")"]
     }
 
     fn shape(&mut self, s: &Shape) -> Doc {
-        let dims = s
-            .dims
-            .iter()
-            .map(|d| match d {
-                Dim::Rest(n) => text(format!("*{n}")),
-                Dim::Expr(e) => self.expr(e),
-            })
-            .collect();
-        Doc::Cat(vec![text("["), join(dims, ", "), text("]")])
+        let dims = s.dims.iter().map(|d| match d {
+            Dim::Rest(n) => text(format!("*{n}")),
+            Dim::Expr(e) => self.expr(e),
+        });
+        cat!["[", join(dims.collect(), ", "), "]"]
     }
 
-    fn modifiers(&mut self, out: &mut Vec<Doc>, mods: &[Modifier]) {
-        for m in mods {
-            let kw = match m.kind {
-                ModifierKind::Refresh => " refresh every ",
-                ModifierKind::Reset => " reset every ",
-            };
-            out.extend([text(kw), self.expr(&m.every)]);
-        }
+    fn modifiers(&mut self, mods: &[Modifier]) -> Doc {
+        let docs = mods.iter().map(|m| {
+            let kw = if m.kind == ModifierKind::Refresh { " refresh every " } else { " reset every " };
+            cat![kw, self.expr(&m.every)]
+        });
+        Doc::Cat(docs.collect())
     }
 
     fn stmt(&mut self, s: &Stmt) -> Doc {
-        let mut out = Vec::new();
         match &s.kind {
-            StmtKind::Let {
-                pattern,
-                value,
-                modifiers,
-            } => {
-                out.extend([text(format!("let {} = ", pattern_str(pattern))), self.expr(value)]);
-                self.modifiers(&mut out, modifiers);
+            StmtKind::Let { pattern, value, modifiers: m } => {
+                cat![format!("let {} = ", pattern_str(pattern)), self.expr(value), self.modifiers(m)]
             }
-            StmtKind::Var { name, value } => out.extend([text(format!("var {name} = ")), self.expr(value)]),
-            StmtKind::State { name, value, modifiers } => {
-                out.extend([text(format!("state {name} = ")), self.expr(value)]);
-                self.modifiers(&mut out, modifiers);
+            StmtKind::Var { name, value } => cat![format!("var {name} = "), self.expr(value)],
+            StmtKind::State { name, value, modifiers: m } => {
+                cat![format!("state {name} = "), self.expr(value), self.modifiers(m)]
             }
-            StmtKind::Return { value, modifiers } => {
-                out.extend([text("return "), self.expr(value)]);
-                self.modifiers(&mut out, modifiers);
-            }
+            StmtKind::Return { value, modifiers: m } => cat!["return ", self.expr(value), self.modifiers(m)],
             StmtKind::Repeat { count, counter, body } => {
-                out.extend([text("repeat "), self.expr(count)]);
-                if let Some(c) = counter {
-                    out.push(text(format!(" as {c}")));
-                }
-                out.extend([text(" "), self.block(body, false)]);
+                let counter = counter.as_ref().map(|c| text(format!(" as {c}")));
+                cat!["repeat ", self.expr(count), counter, " ", self.block(body, false)]
             }
             StmtKind::For { var, items, body } => {
-                out.extend([
-                    text(format!("for {var} in ")),
-                    self.expr(items),
-                    text(" "),
-                    self.block(body, false),
-                ]);
+                cat![format!("for {var} in "), self.expr(items), " ", self.block(body, false)]
             }
-            StmtKind::If(e) => out.push(self.expr(e)),
-            StmtKind::Assign {
-                place,
-                op,
-                value,
-                clauses,
-            } => {
-                out.extend([text(format!("{place} {} ", op.as_str())), self.expr(value)]);
-                for c in clauses {
-                    out.push(self.clause(c));
-                }
+            StmtKind::If(e) => self.expr(e),
+            StmtKind::Assign { place, op, value, clauses } => {
+                let head = cat![format!("{place} {} ", op.as_str()), self.expr(value)];
+                let clauses = clauses.iter().map(|c| self.clause(c)).collect();
+                cat![head, Doc::Cat(clauses)]
             }
             StmtKind::Param { name, shape, init } => {
-                out.extend([
-                    text(format!("param {name}")),
-                    self.shape(shape),
-                    text(" = "),
-                    self.expr(init),
-                ]);
+                cat![format!("param {name}"), self.shape(shape), " = ", self.expr(init)]
             }
-            StmtKind::Frozen { name, value } => out.extend([text(format!("frozen {name} = ")), self.expr(value)]),
-            StmtKind::Weight { value } => out.extend([text("weight = "), self.expr(value)]),
-            StmtKind::Forward { inputs, body } => out.extend([text("forward"), self.inputs(inputs), self.body(body)]),
+            StmtKind::Frozen { name, value } => cat![format!("frozen {name} = "), self.expr(value)],
+            StmtKind::Weight { value } => cat!["weight = ", self.expr(value)],
+            StmtKind::Forward { inputs, body } => cat!["forward", self.inputs(inputs), self.body(body)],
             StmtKind::Data { names, source, options } => {
                 let names: Vec<&str> = names.iter().map(|n| n.name.as_str()).collect();
-                out.extend([text(format!("data {} = ", names.join(", "))), self.expr(source)]);
-                for o in options {
-                    match o {
-                        DataOption::FreshEveryStep(_) => out.push(text(" fresh every step")),
-                        DataOption::Batch(e) => out.extend([text(" batch "), self.expr(e)]),
-                        DataOption::Holdout(e) => out.extend([text(" holdout "), self.expr(e)]),
-                    }
-                }
+                let head = cat![format!("data {} = ", names.join(", ")), self.expr(source)];
+                let options = options.iter().map(|o| match o {
+                    DataOption::FreshEveryStep(_) => text(" fresh every step"),
+                    DataOption::Batch(e) => cat![" batch ", self.expr(e)],
+                    DataOption::Holdout(e) => cat![" holdout ", self.expr(e)],
+                });
+                cat![head, Doc::Cat(options.collect())]
             }
             StmtKind::Optimize { paths, rule: value } | StmtKind::Init { paths, init: value } => {
-                let kw = if matches!(s.kind, StmtKind::Optimize { .. }) {
-                    "optimize"
-                } else {
-                    "init"
-                };
-                out.extend([text(format!("{kw} {} with ", paths_str(paths))), self.expr(value)]);
+                let kw = if matches!(s.kind, StmtKind::Optimize { .. }) { "optimize" } else { "init" };
+                cat![format!("{kw} {} with ", paths_str(paths)), self.expr(value)]
             }
             StmtKind::Log { every, entries } => {
-                out.extend([text("log every "), self.expr(every), text(" ")]);
+                let head = cat!["log every ", self.expr(every), " "];
                 let elems: Vec<Elem> = entries.iter().map(Elem::Entry).collect();
                 let close = self.tight_end(s.span).saturating_sub(1);
-                out.push(self.braces(every.span.end.saturating_sub(1), close, &elems, false));
+                cat![head, self.braces(every.span.end.saturating_sub(1), close, &elems, false)]
             }
-            StmtKind::Checkpoint { every } => out.extend([text("checkpoint every "), self.expr(every)]),
+            StmtKind::Checkpoint { every } => cat!["checkpoint every ", self.expr(every)],
             StmtKind::Sweep { axes } => {
-                out.push(text("sweep "));
-                for (i, a) in axes.iter().enumerate() {
-                    let sep = if i > 0 { ", " } else { "" };
-                    out.push(text(format!("{sep}{} in ", a.name)));
-                    match &a.values {
-                        SweepValues::List(e) => out.push(self.expr(e)),
-                        SweepValues::Range(lo, hi) => out.extend([self.expr(lo), text(".."), self.expr(hi)]),
-                    }
-                }
+                let axes = axes.iter().map(|a| {
+                    let values = match &a.values {
+                        SweepValues::List(e) => self.expr(e),
+                        SweepValues::Range(lo, hi) => cat![self.expr(lo), "..", self.expr(hi)],
+                    };
+                    cat![format!("{} in ", a.name), values]
+                });
+                cat!["sweep ", join(axes.collect(), ", ")]
             }
         }
-        Doc::Cat(out)
     }
 
     fn clause(&mut self, c: &Clause) -> Doc {
         match c {
             Clause::With { edits, .. } => {
-                let edits = edits
-                    .iter()
-                    .map(|e| {
-                        Doc::Cat(vec![
-                            text(format!("{} {} ", e.place, e.op.as_str())),
-                            self.expr(&e.value),
-                        ])
-                    })
-                    .collect();
-                Doc::Cat(vec![text(" with "), join(edits, ", ")])
+                let edits = edits.iter().map(|e| cat![format!("{} {} ", e.place, e.op.as_str()), self.expr(&e.value)]);
+                cat![" with ", join(edits.collect(), ", ")]
             }
-            Clause::Adapted { adapter, targets, .. } => Doc::Cat(vec![
-                text(" adapted by "),
-                self.expr(adapter),
-                text(format!(" on {}", paths_str(targets))),
-            ]),
+            Clause::Adapted { adapter, targets, .. } => {
+                cat![" adapted by ", self.expr(adapter), format!(" on {}", paths_str(targets))]
+            }
         }
     }
 
@@ -624,12 +569,17 @@ impl<'s> Fmt<'s> {
                 seq("[", items, "]")
             }
             ExprKind::Tuple(xs) => {
-                let items = xs.iter().map(|x| self.expr(x)).collect();
+                let items: Vec<Doc> = xs.iter().map(|x| self.expr(x)).collect();
                 // `(a,)` needs its comma to stay a tuple.
-                let close = if xs.len() == 1 { ",)" } else { ")" };
-                Doc::Cat(vec![text("("), join(items, ", "), text(close)])
+                if items.len() == 1 {
+                    cat!["(", Doc::Cat(items), ",)"]
+                } else {
+                    seq("(", items, ")")
+                }
             }
-            ExprKind::Paren(x) => Doc::Cat(vec![text("("), self.expr(x), text(")")]),
+            ExprKind::Paren(x) => {
+                group(vec![text("("), Doc::Nest(vec![Doc::Soft, self.expr(x)]), Doc::Soft, text(")")])
+            }
             ExprKind::Unary { op, operand } => {
                 let op = match (op, &operand.kind) {
                     // `--x` would read as a decrement.
@@ -637,35 +587,45 @@ impl<'s> Fmt<'s> {
                     (UnaryOp::Neg, _) => "-",
                     (UnaryOp::Not, _) => "not ",
                 };
-                Doc::Cat(vec![text(op), self.expr(operand)])
+                cat![op, self.expr(operand)]
             }
-            ExprKind::Binary { op, lhs, rhs, .. } => {
-                // `x^T` would read as a transpose, so a power of a name `T` keeps its spaces.
-                let op = if *op == BinOp::Pow && !starts_with_t(rhs) {
-                    "^".to_string()
-                } else {
-                    format!(" {} ", op.as_str())
-                };
-                Doc::Cat(vec![self.expr(lhs), text(op), self.expr(rhs)])
+            ExprKind::Binary { op, .. } if *op != BinOp::Pow => {
+                // A chain of one precedence, `a + b - c`, breaks before each of its operators.
+                let mut rest = Vec::new();
+                let mut first = e;
+                while let ExprKind::Binary { op: o, lhs, rhs, .. } = &first.kind {
+                    if o.precedence() != op.precedence() {
+                        break;
+                    }
+                    rest.push((*o, rhs));
+                    first = lhs;
+                }
+                let mut tail = Vec::new();
+                for (o, rhs) in rest.into_iter().rev() {
+                    tail.extend([Doc::Line, text(format!("{} ", o.as_str())), self.expr(rhs)]);
+                }
+                group(vec![self.expr(first), Doc::Nest(tail)])
             }
-            ExprKind::Transpose(x) => Doc::Cat(vec![self.expr(x), text("^T")]),
+            ExprKind::Binary { lhs, rhs, .. } => {
+                // A power is tight, but `x^T` would read as a transpose: a power of a name `T` keeps spaces.
+                let op = if starts_with_t(rhs) { " ^ " } else { "^" };
+                cat![self.expr(lhs), op, self.expr(rhs)]
+            }
+            ExprKind::Transpose(x) => cat![self.expr(x), "^T"],
             ExprKind::Call { callee, args } => {
                 let callee = self.expr(callee);
-                let args = args
-                    .iter()
-                    .map(|a| match &a.name {
-                        Some(n) => Doc::Cat(vec![text(format!("{n} = ")), self.expr(&a.value)]),
-                        None => self.expr(&a.value),
-                    })
-                    .collect();
-                Doc::Cat(vec![callee, seq("(", args, ")")])
+                let args = args.iter().map(|a| {
+                    let name = a.name.as_ref().map(|n| text(format!("{n} = ")));
+                    cat![name, self.expr(&a.value)]
+                });
+                cat![callee, seq("(", args.collect(), ")")]
             }
             ExprKind::Index { base, items } => {
                 let base = self.expr(base);
                 let items = items.iter().map(|i| self.index_item(i)).collect();
-                Doc::Cat(vec![base, text("["), join(items, ", "), text("]")])
+                cat![base, "[", join(items, ", "), "]"]
             }
-            ExprKind::Field { base, name } => Doc::Cat(vec![self.expr(base), text(format!(".{name}"))]),
+            ExprKind::Field { base, name } => cat![self.expr(base), format!(".{name}")],
             ExprKind::If { .. } => self.if_expr(e),
             ExprKind::Block(b) => group(vec![self.block(b, true)]),
         }
@@ -676,14 +636,10 @@ impl<'s> Fmt<'s> {
             IndexItem::At(e) => self.expr(e),
             IndexItem::NewAxis(_) => text("None"),
             IndexItem::Slice { lo, hi, step, .. } => {
-                let mut out = Vec::new();
-                out.extend(lo.as_ref().map(|e| self.expr(e)));
-                out.push(text(":"));
-                out.extend(hi.as_ref().map(|e| self.expr(e)));
-                if let Some(s) = step {
-                    out.extend([text(":"), self.expr(s)]);
-                }
-                Doc::Cat(out)
+                let lo = lo.as_ref().map(|e| self.expr(e));
+                let hi = hi.as_ref().map(|e| self.expr(e));
+                let step = step.as_ref().map(|e| cat![":", self.expr(e)]);
+                cat![lo, ":", hi, step]
             }
         }
     }
@@ -693,7 +649,7 @@ impl<'s> Fmt<'s> {
         let mut out = Vec::new();
         let mut cur = e;
         while let ExprKind::If { cond, then, otherwise } = &cur.kind {
-            out.extend([text("if "), self.expr(cond), text(" "), self.block(then, true)]);
+            out.push(cat!["if ", self.expr(cond), " ", self.block(then, true)]);
             let Some(other) = otherwise else { break };
             out.push(text(" else "));
             match &other.kind {

@@ -1,0 +1,78 @@
+//! Snapshot tests of what the checker makes of every shipped file: the checked form of each
+//! example and standard-library file (which must check cleanly), and the rendered diagnostics
+//! of every deliberately bad program in `tests/diagnostics/` (whose first line names the codes
+//! it must produce, `// expect: E501`).
+
+use optic_compiler::check::{check_paths, check_source};
+use std::path::{Path, PathBuf};
+
+fn render_all(diags: &[optic_compiler::Diagnostic]) -> String {
+    diags.iter().map(|d| d.render_plain()).collect::<Vec<_>>().join("\n")
+}
+
+#[test]
+fn examples_check_cleanly() {
+    insta::glob!("../examples", "*.opt", |path| {
+        let checked = check_paths(&[path.to_path_buf()]);
+        assert!(checked.is_ok(), "{} has problems:\n{}", path.display(), render_all(&checked.diagnostics));
+        let (_, summary) = &checked.summaries[0];
+        insta::assert_snapshot!(summary);
+    });
+}
+
+#[test]
+fn stdlib_checks_cleanly() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("stdlib");
+    insta::glob!("../stdlib", "*.opt", |path| {
+        let text = std::fs::read_to_string(path).expect("stdlib file is readable");
+        let name = path.file_name().expect("a file").to_string_lossy();
+        let checked = check_source(&name, &text, &dir);
+        assert!(checked.is_ok(), "stdlib/{name} has problems:\n{}", render_all(&checked.diagnostics));
+        insta::assert_snapshot!(checked.summaries[0].1);
+    });
+}
+
+fn expected_codes(text: &str) -> Vec<String> {
+    let first = text.lines().next().unwrap_or_default();
+    first
+        .strip_prefix("// expect:")
+        .map(|rest| rest.split([',', ' ']).filter(|s| !s.is_empty()).map(str::to_string).collect())
+        .unwrap_or_default()
+}
+
+#[test]
+fn bad_programs_give_their_diagnostics() {
+    insta::glob!("diagnostics", "*.opt", |path| {
+        let text = std::fs::read_to_string(path).expect("readable");
+        let expected = expected_codes(&text);
+        assert!(!expected.is_empty(), "{} lacks a `// expect: CODE` first line", path.display());
+        // Check with a path relative to the repository so rendered file names are stable.
+        let rel: PathBuf = path.strip_prefix(env!("CARGO_MANIFEST_DIR")).unwrap_or(path).to_path_buf();
+        let checked = with_repo_cwd(|| check_paths(&[rel.clone()]));
+        let got: Vec<String> = checked.diagnostics.iter().map(|d| d.code.to_string()).collect();
+        assert_eq!(got, expected, "{}:\n{}", path.display(), render_all(&checked.diagnostics));
+        for d in &checked.diagnostics {
+            assert!(!d.labels.is_empty(), "every diagnostic points somewhere: {d:?}");
+        }
+        insta::assert_snapshot!(render_all(&checked.diagnostics));
+    });
+}
+
+#[test]
+fn valid_programs_check_cleanly() {
+    insta::glob!("diagnostics/valid", "*.opt", |path| {
+        let rel: PathBuf = path.strip_prefix(env!("CARGO_MANIFEST_DIR")).unwrap_or(path).to_path_buf();
+        let checked = with_repo_cwd(|| check_paths(&[rel.clone()]));
+        assert!(checked.is_ok(), "{} should check:\n{}", path.display(), render_all(&checked.diagnostics));
+    });
+}
+
+/// Runs `f` with the repository as the working directory (tests run in the package root
+/// already; this makes it explicit and independent of how the test binary is started).
+fn with_repo_cwd<T>(f: impl FnOnce() -> T) -> T {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    if std::env::current_dir().ok().as_deref() != Some(root) {
+        std::env::set_current_dir(root).expect("the repository exists");
+    }
+    f()
+}
