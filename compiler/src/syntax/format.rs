@@ -1,15 +1,17 @@
-//! The canonical formatter. The AST is first turned into a small layout document (text, line
-//! breaks, nesting, groups) in the style of Wadler's and Prettier's printers, then printed at a
-//! width of 100 columns: a group (an argument, list or parameter list, or an `if` expression) stays
-//! on one line when it fits up to the next possible break, and otherwise breaks one item per line
-//! with a trailing comma (an `if` breaks into one branch per block). Statement blocks, `log`
-//! blocks and the file are always one statement per line; a blank line the user left between
-//! statements is kept (one at most), top-level items always have one between them. The output is
-//! a function of the AST and of where comments sit relative to statements, never of the input's
-//! layout, which is what makes it idempotent. `//` comments are not in the AST: they are found by
-//! scanning the source and attached by position to the statement (or item, or log entry) they
-//! precede or trail; one inside an expression moves to its own line before the statement, so no
-//! comment is ever lost. Parentheses, number spellings and doc comments are printed as parsed.
+//! The canonical formatter. The AST becomes a small layout document (text, line breaks, nesting,
+//! groups, as in Wadler's and Prettier's printers) printed at 100 columns: a group stays on one
+//! line if it fits up to the next place a line could break, and otherwise breaks. Groups are
+//! argument, list and parameter lists (one item per line with a trailing comma; a single item
+//! hugs its brackets), chains of one binary operator precedence (a line before each operator,
+//! outermost chain first), parentheses, `if` expressions (one branch per block; only value-only
+//! branches may share a line) and declaration bodies `= expr` (moved to the next line). Blocks,
+//! `log` blocks and the file have one statement per line; a blank line the user left between
+//! statements is kept (one at most); top-level items get exactly one. The output depends only on
+//! the AST and on where comments sit among statements, never on the input's layout, which makes
+//! it idempotent. `//` comments are not in the AST: a scan of the source finds them and each is
+//! attached by position to the statement, item or log entry it precedes or trails; one inside an
+//! expression moves to its own line before the statement (after an item's doc lines), so none is
+//! ever lost. Parentheses, number spellings and doc comments are printed as parsed.
 
 use super::ast::*;
 
@@ -81,15 +83,19 @@ fn forces_break(d: &Doc) -> bool {
     }
 }
 
-fn join(docs: Vec<Doc>, sep: &str) -> Doc {
+fn join(docs: Vec<Doc>, sep: impl Fn() -> Doc) -> Doc {
     let mut out = Vec::with_capacity(docs.len() * 2);
     for (i, d) in docs.into_iter().enumerate() {
         if i > 0 {
-            out.push(text(sep));
+            out.push(sep());
         }
         out.push(d);
     }
     Doc::Cat(out)
+}
+
+fn comma(docs: Vec<Doc>) -> Doc {
+    join(docs, || text(", "))
 }
 
 /// `open a, b close` as a group that breaks one item per line with a trailing comma. A single
@@ -98,16 +104,8 @@ fn seq(open: &str, mut items: Vec<Doc>, close: &str) -> Doc {
     if items.len() < 2 {
         return cat![open, items.pop(), close];
     }
-    let mut inner = vec![Doc::Soft];
-    for (i, d) in items.into_iter().enumerate() {
-        if i > 0 {
-            inner.push(text(","));
-            inner.push(Doc::Line);
-        }
-        inner.push(d);
-    }
-    inner.push(Doc::TrailingComma);
-    group(vec![text(open), Doc::Nest(inner), Doc::Soft, text(close)])
+    let items = join(items, || cat![",", Doc::Line]);
+    group(vec![text(open), Doc::Nest(vec![Doc::Soft, items, Doc::TrailingComma]), Doc::Soft, text(close)])
 }
 
 fn width(s: &str) -> isize {
@@ -234,21 +232,14 @@ enum Elem<'a> {
 }
 
 impl Elem<'_> {
-    fn span(self) -> Span {
+    /// Its span, and whether doc lines precede it.
+    fn span(self) -> (Span, bool) {
         match self {
-            Elem::Item(Item::Import(i)) => i.span,
-            Elem::Item(Item::Decl(d)) => d.span,
-            Elem::Stmt(s) => s.span,
-            Elem::Value(e) => e.span,
-            Elem::Entry(e) => e.span,
-        }
-    }
-
-    fn has_docs(self) -> bool {
-        match self {
-            Elem::Item(Item::Import(i)) => !i.docs.is_empty(),
-            Elem::Item(Item::Decl(d)) => !d.docs.is_empty(),
-            _ => false,
+            Elem::Item(Item::Import(i)) => (i.span, !i.docs.is_empty()),
+            Elem::Item(Item::Decl(d)) => (d.span, !d.docs.is_empty()),
+            Elem::Stmt(s) => (s.span, false),
+            Elem::Value(e) => (e.span, false),
+            Elem::Entry(e) => (e.span, false),
         }
     }
 }
@@ -338,12 +329,10 @@ impl<'s> Fmt<'s> {
         let mut lines = Lines::default();
         let mut prev = lo;
         for (k, &elem) in elems.iter().enumerate() {
-            let span = elem.span();
+            let (span, has_docs) = elem.span();
             let end = self.tight_end(span);
-            let start = match self.docs.iter().find(|&&p| p >= prev && p < span.start) {
-                Some(&p) if elem.has_docs() => p,
-                _ => span.start,
-            };
+            let first_doc = has_docs.then(|| self.docs.iter().find(|&&p| p >= prev && p < span.start)).flatten();
+            let start = first_doc.map_or(span.start, |&p| p);
             let mut forced = top && k > 0;
             for (s, e, t) in self.take(lo, start) {
                 lines.push(forced || self.blank(prev, s), Doc::Comment(t));
@@ -458,12 +447,12 @@ impl<'s> Fmt<'s> {
     }
 
     fn inputs(&mut self, inputs: &[Input]) -> Doc {
-        // Inputs stay on the line: breaking a short `(g)` after a parameter list that fit helps nobody.
+        // Never broken: a lone `(g)` on its own lines after a parameter list that fit helps nobody.
         let items = inputs.iter().map(|i| {
             let shape = i.shape.as_ref().map(|s| self.shape(s));
             cat![i.name.name.as_str(), shape]
         });
-        cat!["(", join(items.collect(), ", "), ")"]
+        cat!["(", comma(items.collect()), ")"]
     }
 
     fn shape(&mut self, s: &Shape) -> Doc {
@@ -471,7 +460,7 @@ impl<'s> Fmt<'s> {
             Dim::Rest(n) => text(format!("*{n}")),
             Dim::Expr(e) => self.expr(e),
         });
-        cat!["[", join(dims.collect(), ", "), "]"]
+        cat!["[", comma(dims.collect()), "]"]
     }
 
     fn modifiers(&mut self, mods: &[Modifier]) -> Doc {
@@ -540,7 +529,7 @@ impl<'s> Fmt<'s> {
                     };
                     cat![format!("{} in ", a.name), values]
                 });
-                cat!["sweep ", join(axes.collect(), ", ")]
+                cat!["sweep ", comma(axes.collect())]
             }
         }
     }
@@ -549,7 +538,7 @@ impl<'s> Fmt<'s> {
         match c {
             Clause::With { edits, .. } => {
                 let edits = edits.iter().map(|e| cat![format!("{} {} ", e.place, e.op.as_str()), self.expr(&e.value)]);
-                cat![" with ", join(edits.collect(), ", ")]
+                cat![" with ", comma(edits.collect())]
             }
             Clause::Adapted { adapter, targets, .. } => {
                 cat![" adapted by ", self.expr(adapter), format!(" on {}", paths_str(targets))]
@@ -607,7 +596,7 @@ impl<'s> Fmt<'s> {
                 group(vec![self.expr(first), Doc::Nest(tail)])
             }
             ExprKind::Binary { lhs, rhs, .. } => {
-                // A power is tight, but `x^T` would read as a transpose: a power of a name `T` keeps spaces.
+                // Tight, but `x^T` would read as a transpose: a power of a name `T` keeps spaces.
                 let op = if starts_with_t(rhs) { " ^ " } else { "^" };
                 cat![self.expr(lhs), op, self.expr(rhs)]
             }
@@ -623,7 +612,7 @@ impl<'s> Fmt<'s> {
             ExprKind::Index { base, items } => {
                 let base = self.expr(base);
                 let items = items.iter().map(|i| self.index_item(i)).collect();
-                cat![base, "[", join(items, ", "), "]"]
+                cat![base, "[", comma(items), "]"]
             }
             ExprKind::Field { base, name } => cat![self.expr(base), format!(".{name}")],
             ExprKind::If { .. } => self.if_expr(e),
