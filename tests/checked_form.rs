@@ -76,3 +76,12 @@ fn with_repo_cwd<T>(f: impl FnOnce() -> T) -> T {
     }
     f()
 }
+
+#[test]
+fn stdlib_names_do_not_hide_builtins() {
+    let checked = check_source("empty.opt", "", Path::new("."));
+    let builtins = optic_compiler::check::builtin_names();
+    for name in checked.program.stdlib_scope.keys() {
+        assert!(!builtins.contains(&name.as_str()), "stdlib declares `{name}`, which hides the builtin of that name");
+    }
+}

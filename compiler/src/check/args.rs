@@ -52,11 +52,15 @@ pub fn sigs(ch: &mut Checker, id: DeclId) -> Rc<Vec<Sig>> {
     if let Some(s) = ch.sig_cache.get(&id) {
         return s.clone();
     }
+    // A default may call its own declaration (`fn f(x = f())`): answer re-entry with no
+    // parameters; the recursion itself is reported when the default is checked.
+    ch.sig_cache.insert(id, Rc::new(Vec::new()));
     let prog = ch.prog;
     let decl = prog.decl(id);
     let unit = prog.decls[id].unit;
     let mut frame = Frame::new(unit, prog.units[unit].source.clone(), Ctx::Function);
     ch.hush();
+    ch.stack.push(id);
     let mut out = Vec::new();
     for p in decl.params.iter().flatten() {
         let declared = p.ty.as_ref().and_then(|t| Ty::from_name(&t.name));
@@ -75,6 +79,7 @@ pub fn sigs(ch: &mut Checker, id: DeclId) -> Rc<Vec<Sig>> {
         });
         out.push(Sig { name: p.name.name.clone(), variadic: p.variadic, ty, range, has_default: p.default.is_some(), span: p.span });
     }
+    ch.stack.pop();
     ch.unhush();
     let rc = Rc::new(out);
     ch.sig_cache.insert(id, rc.clone());
@@ -201,8 +206,20 @@ pub fn bind(ch: &mut Checker, f: &mut Frame, id: DeclId, args: &[ArgVal], call_s
                     continue;
                 }
                 if sigs[next].variadic {
-                    rest.push(a.value.clone());
                     given_at[next] = Some(a.span);
+                    match coerce(ch, f, sigs[next].ty, a.value.clone(), a.span) {
+                        Some(v) => rest.push(v),
+                        None => {
+                            let d = Diagnostic::error(
+                                codes::TYPE_MISMATCH,
+                                &f.source,
+                                a.span,
+                                format!("`*{}` of {what} takes {}s, found {}", sigs[next].name, sigs[next].ty.name(), a.value.describe()),
+                                format!("expected {}", article(sigs[next].ty)),
+                            );
+                            ch.report(note(d, sigs[next].span, format!("`{}` is declared here", sigs[next].name)));
+                        }
+                    }
                     continue;
                 }
                 next

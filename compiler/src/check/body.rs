@@ -20,6 +20,8 @@ pub struct Outcome {
     pub hypers: Vec<(String, Ty)>,
     /// The body's value (a rule's direction, an init's tensor, a function's result).
     pub value: Option<Value>,
+    /// Where that value is computed.
+    pub value_span: Option<Span>,
     /// A rule's states.
     pub states: Vec<(String, Value)>,
     /// A model's or adapter's members.
@@ -49,8 +51,8 @@ pub struct Extra {
 
 /// Checks a declaration generically and describes it.
 pub fn check_decl(ch: &mut Checker, id: DeclId) -> Outcome {
-    check_params(ch, id);
     ch.stack.push(id);
+    check_params(ch, id);
     let out = run(ch, id, None, Extra::default());
     ch.stack.pop();
     out
@@ -78,6 +80,14 @@ fn check_params(ch: &mut Checker, id: DeclId) {
             }
         }
         if let Some(r) = &p.range {
+            if let Some((lo, hi, lc, hc, _)) = sig.range {
+                if lo > hi || (lo == hi && !(lc && hc)) {
+                    ch.report(
+                        Diagnostic::error(codes::OUT_OF_RANGE, &src, r.span, format!("the interval {} is empty", sig.range_text()), "no value lies in it")
+                            .with_help("write the lower bound first"),
+                    );
+                }
+            }
             if sig.range.is_none() {
                 ch.report(
                     Diagnostic::error(codes::TYPE_MISMATCH, &src, r.span, "interval bounds must be numeric constants", "not constant")
@@ -101,7 +111,8 @@ fn check_params(ch: &mut Checker, id: DeclId) {
                     format!("expected {}", args::article(sig.ty)),
                 )),
                 Some(v) => {
-                    if let (Some((lo, hi, lc, hc, rs)), Some(x)) = (sig.range, v.as_f64()) {
+                    let empty = sig.range.is_some_and(|(lo, hi, lc, hc, _)| lo > hi || (lo == hi && !(lc && hc)));
+                    if let (Some((lo, hi, lc, hc, rs)), Some(x), false) = (sig.range, v.as_f64(), empty) {
                         let inside = (if lc { x >= lo } else { x > lo }) && (if hc { x <= hi } else { x < hi });
                         if !inside {
                             ch.report(
@@ -194,14 +205,16 @@ pub fn run(ch: &mut Checker, id: DeclId, args: Option<&Bound>, extra: Extra) -> 
             let given = extra.inputs.unwrap_or_default();
             for (i, input) in decl.inputs.iter().enumerate() {
                 let v = given.get(i).cloned().unwrap_or_else(|| Value::Tensor(Shape::Any(Some(input.name.name.clone())), Elem::Float));
-                if i == 0 {
-                    f.param = Some(match v.shape() {
-                        Some(s) => Value::tensor(s),
-                        None => Value::Unknown,
-                    });
-                }
+                let mut v = v;
                 if let Some(shape) = &input.shape {
                     bind_shape(ch, &mut f, shape, &v, None);
+                    let declared = declared_shape(&f, shape);
+                    if given.is_empty() && declared.rank().is_some() {
+                        v = Value::tensor(declared);
+                    }
+                }
+                if i == 0 {
+                    f.param = v.shape().map(Value::tensor);
                 }
                 f.scopes[0].insert(input.name.name.clone(), Local { value: v, kind: LocalKind::Input, span: input.span });
             }
@@ -232,7 +245,10 @@ pub fn run(ch: &mut Checker, id: DeclId, args: Option<&Bound>, extra: Extra) -> 
     }
     let forward_inputs = extra.forward;
     match &decl.body {
-        Body::Expr(e) => out.value = Some(ch.eval(&mut f, e)),
+        Body::Expr(e) => {
+            out.value = Some(ch.eval(&mut f, e));
+            out.value_span = Some(e.span);
+        }
         Body::Block(b) => {
             let mut returned: Option<Span> = None;
             for s in &b.stmts {
@@ -251,6 +267,7 @@ pub fn run(ch: &mut Checker, id: DeclId, args: Option<&Bound>, extra: Extra) -> 
                         let v = ch.eval(&mut f, value);
                         check_modifiers(ch, &mut f, modifiers, false);
                         out.value = Some(v);
+                        out.value_span = Some(value.span);
                         returned = Some(s.span);
                     }
                     StmtKind::State { name, value, modifiers } if f.ctx == Ctx::Rule => {
@@ -318,6 +335,7 @@ pub fn run(ch: &mut Checker, id: DeclId, args: Option<&Bound>, extra: Extra) -> 
                     ch.err(&f, codes::UNREACHABLE, v.span, "value after `return`", "never used");
                 } else {
                     out.value = Some(ch.eval(&mut f, v));
+                    out.value_span = Some(v.span);
                 }
             }
         }
@@ -343,7 +361,7 @@ fn finish_outcome(ch: &mut Checker, f: &Frame, decl: &Decl, out: &mut Outcome) {
     if decl.kind == DeclKind::Adapter && out.weight.is_none() {
         ch.err(f, codes::MISSING_RETURN, decl.name.span, format!("adapter `{}` gives no `weight`", decl.name.name), "add `weight = ...`");
     }
-    let span = decl.body.span();
+    let span = out.value_span.unwrap_or_else(|| decl.body.span());
     match (decl.kind, &out.value) {
         (DeclKind::Schedule, Some(v)) if !matches!(v, Value::Unknown) && !v.shape().is_some_and(|s| s.is_scalar()) => {
             ch.err(f, codes::TYPE_MISMATCH, span, format!("a schedule must produce a scalar, not {}", v.describe()), "not a scalar");
@@ -500,9 +518,7 @@ pub fn stmt(ch: &mut Checker, f: &mut Frame, s: &Stmt) {
                 f.scopes.pop();
             }
         }
-        StmtKind::If(e) => {
-            let _ = ch.eval(f, e);
-        }
+        StmtKind::If(e) => if_stmt(ch, f, e),
         StmtKind::Assign { place, op, value, clauses } => {
             if f.ctx == Ctx::Experiment {
                 unreachable!("experiment statements are checked by the experiment checker");
@@ -528,6 +544,28 @@ pub fn stmt(ch: &mut Checker, f: &mut Frame, s: &Stmt) {
         StmtKind::Log { .. } => misplaced(ch, f, s.span, "`log every`", "experiments"),
         StmtKind::Checkpoint { .. } => misplaced(ch, f, s.span, "`checkpoint every`", "experiments"),
         StmtKind::Sweep { .. } => misplaced(ch, f, s.span, "`sweep`", "experiments"),
+    }
+}
+
+/// An `if` whose value is not used: its `else` is optional.
+fn if_stmt(ch: &mut Checker, f: &mut Frame, e: &Expr) {
+    let ExprKind::If { cond, then, otherwise } = &e.kind else {
+        let _ = ch.eval(f, e);
+        return;
+    };
+    let c = ch.eval(f, cond);
+    ch.expect_bool(f, &c, cond.span);
+    f.scopes.push(HashMap::new());
+    block_stmts(ch, f, then);
+    f.scopes.pop();
+    match otherwise.as_deref() {
+        Some(Expr { kind: ExprKind::Block(b), .. }) => {
+            f.scopes.push(HashMap::new());
+            block_stmts(ch, f, b);
+            f.scopes.pop();
+        }
+        Some(nested) => if_stmt(ch, f, nested),
+        None => {}
     }
 }
 
@@ -715,6 +753,17 @@ fn bind_shape(ch: &mut Checker, f: &mut Frame, shape: &crate::syntax::ast::Shape
 }
 
 fn bind_init_shape(ch: &mut Checker, f: &mut Frame, shape: &crate::syntax::ast::Shape, given: Option<&[Dim]>) {
+    for d in &shape.dims {
+        if let crate::syntax::ast::Dim::Expr(e) = d {
+            if !matches!(e.kind, ExprKind::Name(_)) {
+                ch.report(
+                    Diagnostic::error(codes::TYPE_MISMATCH, &f.source, e.span, "an init's shape names its dimensions", "not a name")
+                        .with_help("write `[m, n]` or `[*dims]`, and compute sizes inside the body"),
+                );
+                return;
+            }
+        }
+    }
     let v = match given {
         Some(d) => Value::tensor(Shape::Dims(d.to_vec())),
         None => {
@@ -764,7 +813,10 @@ pub fn param_shape(ch: &mut Checker, f: &mut Frame, shape: &crate::syntax::ast::
                     return Shape::Any(None);
                 }
             },
-            crate::syntax::ast::Dim::Expr(e) => out.push(dim_of(ch, f, e)),
+            crate::syntax::ast::Dim::Expr(e) => {
+                let d = dim_of(ch, f, e);
+                out.push(d);
+            }
         }
     }
     Shape::Dims(out)
@@ -773,12 +825,14 @@ pub fn param_shape(ch: &mut Checker, f: &mut Frame, shape: &crate::syntax::ast::
 /// The size a dimension expression denotes; a hyperparameter of unknown type used as a size
 /// is that size, symbolically (`param w[k, d]` in `model m(d, k)`).
 fn dim_of(ch: &mut Checker, f: &mut Frame, e: &Expr) -> Dim {
+    let sizes: HashMap<String, Local> = f.scopes[0]
+        .iter()
+        .filter(|(_, l)| l.kind == LocalKind::Hyper && l.value == Value::Unknown)
+        .map(|(n, l)| (n.clone(), Local { value: Value::Int(Dim::Sym(n.clone())), ..l.clone() }))
+        .collect();
+    f.scopes.push(sizes);
     let v = ch.eval(f, e);
-    if let (ExprKind::Name(n), Value::Unknown) = (&e.kind, &v) {
-        if f.get(n).is_some_and(|l| l.kind == LocalKind::Hyper) {
-            return Dim::Sym(n.clone());
-        }
-    }
+    f.scopes.pop();
     to_dim(ch, f, &v, e.span)
 }
 
@@ -804,8 +858,11 @@ pub fn to_dim(ch: &mut Checker, f: &Frame, v: &Value, span: Span) -> Dim {
 
 fn check_same_shape(ch: &mut Checker, f: &Frame, want: &Shape, v: &Value, span: Span, what: &str) {
     let Some(got) = v.shape() else { return };
+    // A 1 where a named size is declared is a broadcast slip, not a coincidence to allow.
     let same = match (want, &got) {
-        (Shape::Dims(a), Shape::Dims(b)) => a.len() == b.len() && a.iter().zip(b).all(|(x, y)| x.compatible(y)),
+        (Shape::Dims(a), Shape::Dims(b)) => {
+            a.len() == b.len() && a.iter().zip(b).all(|(x, y)| x.compatible(y) && (x.is_one() || !y.is_one()))
+        }
         _ => true,
     };
     // A scalar broadcasts to any shape.
@@ -898,39 +955,59 @@ fn forward(
     (shapes, v)
 }
 
-/// Runs an instantiation silently; if it finds problems that the generic check of the
-/// declaration did not, reports the first one at the use.
-fn instantiate(ch: &mut Checker, f: &Frame, id: DeclId, bound: &Bound, extra: Extra, use_span: Span) -> Outcome {
+/// Runs an instantiation silently. Returns what it found, and the problems it caught that the
+/// declaration's generic check does not show (those come from the known values at this use);
+/// a recursion is always kept.
+fn instantiate(ch: &mut Checker, f: &Frame, id: DeclId, bound: &Bound, extra: Extra, use_span: Span) -> (Outcome, Vec<Diagnostic>) {
     let prog = ch.prog;
-    if ch.stack.contains(&id) {
+    if let Some(pos) = ch.stack.iter().position(|&d| d == id) {
+        let mut cycle: Vec<DeclId> = ch.stack[pos..].to_vec();
+        cycle.sort_unstable();
+        if !ch.cycles.insert(cycle) {
+            return (Outcome::default(), Vec::new());
+        }
         let decl = prog.decl(id);
         let d = Diagnostic::error(codes::RECURSION, &f.source, use_span, format!("`{}` uses itself", decl.name.name), "recursive use")
             .with_help("the language has no recursion; use `repeat` for iteration");
         ch.report(d);
-        return Outcome::default();
+        return (Outcome::default(), Vec::new());
     }
     if ch.stack.len() > 64 {
-        return Outcome::default();
+        return (Outcome::default(), Vec::new());
     }
     ch.stack.push(id);
     ch.hush();
     let out = run(ch, id, Some(bound), extra);
-    let caught = ch.unhush();
+    let mut caught = ch.unhush();
     ch.stack.pop();
     let generic_clean = prog.unit_of(id).stdlib || generic_ok(ch, id);
-    if let (true, Some(first)) = (generic_clean, caught.into_iter().find(|d| d.code != codes::RECURSION || true)) {
-        let decl = prog.decl(id);
-        let d = Diagnostic {
-            labels: vec![crate::diag::Label { span: use_span, text: format!("in this use of `{}`", decl.name.name) }],
-            source: f.source.clone(),
-            related: Vec::new(),
-            help: first.help.clone(),
-            ..first.clone()
-        };
-        let d = d.with_note(&first.source, first.primary_span(), first.message.clone(), first.labels.first().map_or(String::new(), |l| l.text.clone()));
-        ch.report(d);
+    if !generic_clean {
+        caught.retain(|d| d.code == codes::RECURSION);
     }
-    out
+    (out, caught)
+}
+
+/// Reports the first problem an instantiation caught, at the use, with a note at its origin.
+fn report_use(ch: &mut Checker, f: &Frame, caught: Vec<Diagnostic>, use_span: Span, label: String) {
+    let Some(first) = caught.into_iter().next() else { return };
+    if first.source.name == f.source.name && first.primary_span() == use_span {
+        ch.report(first);
+        return;
+    }
+    let origin_label = first.labels.first().map_or(String::new(), |l| l.text.clone());
+    let d = Diagnostic {
+        labels: vec![crate::diag::Label { span: use_span, text: label }],
+        source: f.source.clone(),
+        related: Vec::new(),
+        help: first.help.clone(),
+        ..first.clone()
+    };
+    let d = d.with_note(&first.source, first.primary_span(), first.message.clone(), origin_label);
+    ch.report(d);
+}
+
+fn use_label(ch: &Checker, id: DeclId) -> String {
+    format!("in this use of `{}`", ch.prog.decl(id).name.name)
 }
 
 /// True if the generic check of a declaration finds nothing (cached).
@@ -970,11 +1047,14 @@ pub fn call_decl(ch: &mut Checker, f: &mut Frame, id: DeclId, args: &[ArgVal], c
         }
         DeclKind::Function => {
             let bound = args::bind(ch, f, id, args, span);
-            instantiate(ch, f, id, &bound, Extra::default(), span).value.unwrap_or(Value::Unknown)
+            let (out, caught) = instantiate(ch, f, id, &bound, Extra::default(), span);
+            report_use(ch, f, caught, span, use_label(ch, id));
+            out.value.unwrap_or(Value::Unknown)
         }
         DeclKind::Model => {
             let bound = args::bind(ch, f, id, args, span);
-            let out = instantiate(ch, f, id, &bound, Extra::default(), span);
+            let (out, caught) = instantiate(ch, f, id, &bound, Extra::default(), span);
+            report_use(ch, f, caught, span, use_label(ch, id));
             Value::Model(Rc::new(ModelVal { decl: id, name: decl.name.name.clone(), args: bound, members: out.members }))
         }
         DeclKind::Experiment => {
@@ -997,15 +1077,16 @@ pub fn init_tensor(ch: &mut Checker, f: &Frame, a: &Applied, dims: Vec<Dim>, spa
     match a.callee {
         Callee::Decl(id) => {
             let extra = Extra { shape: Some(dims.clone()), ..Extra::default() };
-            let _ = instantiate(ch, f, id, &a.args, extra, span);
+            let (_, caught) = instantiate(ch, f, id, &a.args, extra, span);
+            report_use(ch, f, caught, span, use_label(ch, id));
             Value::tensor(Shape::Dims(dims))
         }
         _ => Value::tensor(Shape::Dims(dims)),
     }
 }
 
-/// Applies a rule value to its input.
-pub fn apply_rule(ch: &mut Checker, f: &mut Frame, r: &Applied, args: &[ArgVal], span: Span) -> Value {
+/// Applies a rule value to its input; `what` names the use in a problem found there.
+pub fn apply_rule(ch: &mut Checker, f: &mut Frame, r: &Applied, args: &[ArgVal], span: Span, what: Option<String>) -> Value {
     let n_inputs = match r.callee {
         Callee::Decl(id) => ch.prog.decl(id).inputs.len().max(1),
         _ => 1,
@@ -1029,9 +1110,11 @@ pub fn apply_rule(ch: &mut Checker, f: &mut Frame, r: &Applied, args: &[ArgVal],
         return Value::Unknown;
     }
     let shape = x.shape().unwrap_or(Shape::Any(None));
-    if let (Callee::Decl(id), Shape::Dims(_)) = (&r.callee, &shape) {
+    if let Callee::Decl(id) = &r.callee {
         let extra = Extra { inputs: Some(args.iter().map(|a| a.value.clone()).collect()), ..Extra::default() };
-        let _ = instantiate(ch, f, *id, &r.args, extra, span);
+        let (_, caught) = instantiate(ch, f, *id, &r.args, extra, span);
+        let label = what.unwrap_or_else(|| use_label(ch, *id));
+        report_use(ch, f, caught, span, label);
     }
     Value::tensor(shape)
 }
@@ -1074,7 +1157,11 @@ pub fn call_forward(ch: &mut Checker, f: &mut Frame, m: &ModelVal, args: &[ArgVa
         ch.err(f, if args.len() > n { codes::TOO_MANY_ARGS } else { codes::MISSING_ARG }, span, format!("`{}` takes {n} input{}, given {}", m.name, if n == 1 { "" } else { "s" }, args.len()), "wrong number of inputs");
         return Value::Unknown;
     }
-    let out = instantiate(ch, f, m.decl, &m.args, extra, span);
+    let (out, caught) = instantiate(ch, f, m.decl, &m.args, extra, span);
+    // A wrong input explains whatever else went wrong inside `forward`.
+    if out.input_errors.is_empty() {
+        report_use(ch, f, caught, span, format!("in this call of `{}`", m.name));
+    }
     for (i, msg, decl_span) in &out.input_errors {
         let d = Diagnostic::error(codes::SHAPE_MISMATCH, &f.source, args[*i].span, format!("input {} of `{}`: {msg}", i + 1, m.name), "this input")
             .with_note(&prog.unit_of(m.decl).source, *decl_span, "`forward` declares this shape", "");
@@ -1087,7 +1174,8 @@ pub fn call_forward(ch: &mut Checker, f: &mut Frame, m: &ModelVal, args: &[ArgVa
 pub fn adapt(ch: &mut Checker, f: &Frame, a: &Applied, target: Shape, span: Span) -> BTreeMap<String, ParamInfo> {
     let Callee::Decl(id) = a.callee else { return BTreeMap::new() };
     let extra = Extra { target: Some(target), ..Extra::default() };
-    let out = instantiate(ch, f, id, &a.args, extra, span);
+    let (out, caught) = instantiate(ch, f, id, &a.args, extra, span);
+    report_use(ch, f, caught, span, use_label(ch, id));
     out.members
         .into_iter()
         .filter_map(|(n, m)| match m {

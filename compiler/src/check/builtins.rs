@@ -258,18 +258,26 @@ pub fn call(ch: &mut Checker, f: &mut Frame, name: &'static str, args: &[ArgVal]
         }
         "rows" | "cols" | "ndim" | "numel" | "size" | "shape" => shape_query(ch, f, name, &a),
         "reshape" => {
-            let _ = numeric(ch, f, name, &a[0]);
-            match &a[1] {
-                Some((v, sp)) => shape_of_list(ch, f, v, *sp).map_or(Value::Tensor(Shape::Any(None), Elem::Float), |d| Value::tensor(Shape::Dims(d))),
-                None => Value::Unknown,
+            let from = numeric(ch, f, name, &a[0]);
+            let Some((v, sp)) = &a[1] else { return Value::Unknown };
+            let Some(d) = shape_of_list(ch, f, v, *sp) else { return Value::Tensor(Shape::Any(None), Elem::Float) };
+            if let Some(Shape::Dims(old)) = &from {
+                let count = |ds: &[Dim]| ds.iter().fold(Dim::Known(1), |acc, x| Dim::apply(DimOp::Mul, &acc, x));
+                let (before, after) = (count(old), count(&d));
+                if let (Dim::Known(p), Dim::Known(q)) = (&before, &after) {
+                    if p != q {
+                        ch.err(f, codes::SHAPE_MISMATCH, *sp, format!("cannot reshape {} ({p} elements) to {} ({q} elements)", Shape::Dims(old.clone()), Shape::Dims(d.clone())), "element counts differ");
+                    }
+                }
             }
+            Value::tensor(Shape::Dims(d))
         }
         "flatten" => match numeric(ch, f, name, &a[0]) {
             Some(Shape::Dims(d)) => Value::tensor(Shape::Dims(vec![d.iter().fold(Dim::Known(1), |acc, x| Dim::apply(DimOp::Mul, &acc, x))])),
             Some(_) => Value::tensor(Shape::Dims(vec![Dim::Any])),
             None => Value::Unknown,
         },
-        "concat" => Value::Tensor(Shape::Any(None), Elem::Float),
+        "concat" => concat(ch, f, &a),
         "outer" => {
             let (Some(x), Some(y)) = (numeric(ch, f, name, &a[0]), numeric(ch, f, name, &a[1])) else { return Value::Unknown };
             expect_rank(ch, f, &a[0], 1, name);
@@ -464,7 +472,16 @@ fn linalg(ch: &mut Checker, f: &Frame, name: &str, a: &[Option<(Value, Span)>]) 
         _ => (Dim::Any, Dim::Any),
     };
     let k = Dim::apply(DimOp::Min, &m, &n);
-    let rank = a.get(1).and_then(|x| x.as_ref()).map(|(v, sp)| to_dim(ch, f, v, *sp));
+    let rank = match name {
+        "svd" | "left_singular" => a.get(1).and_then(|x| x.as_ref()).map(|(v, sp)| {
+            let r = to_dim(ch, f, v, *sp);
+            if r == Dim::Known(0) {
+                ch.err(f, codes::BAD_COUNT, *sp, format!("`{name}` needs a rank of at least 1"), "rank 0");
+            }
+            r
+        }),
+        _ => None,
+    };
     match name {
         "svd" => {
             let r = rank.unwrap_or(k);
@@ -529,6 +546,64 @@ fn load(ch: &mut Checker, f: &Frame, a: &[Option<(Value, Span)>]) -> Value {
             Diagnostic::error(codes::BAD_FILE, &f.source, *sp, format!("data file `{path}` not found"), format!("looked for {}", full.display()))
                 .with_help("paths are relative to the experiment's file"),
         );
+    } else if let Some(why) = malformed(&full, ext) {
+        ch.report(
+            Diagnostic::error(codes::BAD_FILE, &f.source, *sp, format!("data file `{path}` is malformed: {why}"), "not a valid data file")
+                .with_help(format!("write it with numpy (`np.save`, `np.savez`) or as comma-separated text; found at {}", full.display())),
+        );
     }
     Value::List(None)
+}
+
+/// Why a data file cannot be what its extension says, judged from its first bytes.
+fn malformed(path: &std::path::Path, ext: &str) -> Option<String> {
+    use std::io::Read;
+    let mut head = [0u8; 512];
+    let n = std::fs::File::open(path).and_then(|mut fh| fh.read(&mut head)).ok()?;
+    let head = &head[..n];
+    match ext {
+        "npz" if !head.starts_with(b"PK\x03\x04") && !head.starts_with(b"PK\x05\x06") => Some("an .npz file is a zip archive".into()),
+        "npy" if !head.starts_with(b"\x93NUMPY") => Some("an .npy file starts with the NumPy magic string".into()),
+        // A multi-byte character cut at the 512th byte is not an error (`error_len` is `None`).
+        "csv" if std::str::from_utf8(head).is_err_and(|e| e.error_len().is_some()) => Some("a .csv file is text".into()),
+        _ => None,
+    }
+}
+
+fn concat(ch: &mut Checker, f: &Frame, a: &[Option<(Value, Span)>]) -> Value {
+    let Some((xs, sp)) = &a[0] else { return Value::Unknown };
+    let items = match xs {
+        Value::List(Some(items)) | Value::Tuple(items) => items.clone(),
+        Value::List(None) | Value::Unknown => return Value::Tensor(Shape::Any(None), Elem::Float),
+        other => {
+            ch.err(f, codes::TYPE_MISMATCH, *sp, format!("`concat` takes a list of tensors, not {}", other.describe()), "not a list");
+            return Value::Unknown;
+        }
+    };
+    let axis = a[1].as_ref().and_then(|(v, _)| v.as_int()).unwrap_or(0);
+    let mut out: Option<Vec<Dim>> = None;
+    for it in &items {
+        let Some(Shape::Dims(d)) = it.shape() else { return Value::Tensor(Shape::Any(None), Elem::Float) };
+        let k = if axis < 0 { d.len() as i64 + axis } else { axis };
+        if k < 0 || k as usize >= d.len() {
+            ch.err(f, codes::OUT_OF_BOUNDS, *sp, format!("axis {axis} is outside a tensor of rank {}", d.len()), "no such axis");
+            return Value::Unknown;
+        }
+        let k = k as usize;
+        out = Some(match out {
+            None => d,
+            Some(acc) => {
+                let same_rank = acc.len() == d.len();
+                let others_match = same_rank && acc.iter().zip(&d).enumerate().all(|(i, (x, y))| i == k || x.compatible(y));
+                if !others_match {
+                    ch.err(f, codes::SHAPE_MISMATCH, *sp, format!("`concat` along axis {axis}: shapes {} and {} differ elsewhere", Shape::Dims(acc), Shape::Dims(d)), "shapes differ");
+                    return Value::Unknown;
+                }
+                let mut acc = acc;
+                acc[k] = Dim::apply(DimOp::Add, &acc[k], &d[k]);
+                acc
+            }
+        });
+    }
+    out.map_or(Value::Unknown, |d| Value::tensor(Shape::Dims(d)))
 }

@@ -135,6 +135,8 @@ pub struct Checker<'p> {
     pub sig_cache: HashMap<DeclId, std::rc::Rc<Vec<super::args::Sig>>>,
     /// Whether each declaration's generic check is clean.
     pub generic_cache: HashMap<DeclId, bool>,
+    /// Recursion cycles already reported, as sorted declaration lists.
+    pub cycles: HashSet<Vec<DeclId>>,
 }
 
 impl<'p> Checker<'p> {
@@ -148,6 +150,7 @@ impl<'p> Checker<'p> {
             stack: Vec::new(),
             sig_cache: HashMap::new(),
             generic_cache: HashMap::new(),
+            cycles: HashSet::new(),
         }
     }
 
@@ -268,6 +271,9 @@ impl<'p> Checker<'p> {
         self.expect_bool(f, &c, cond.span);
         let t = self.block_value(f, then);
         let Some(o) = otherwise else {
+            let d = Diagnostic::error(codes::BRANCH_MISMATCH, &f.source, span, "an `if` used as a value needs an `else`", "no `else` branch")
+                .with_help("add `else { ... }` with the value when the condition is false");
+            self.report(d);
             return Value::Unknown;
         };
         let other = self.eval(f, o);
@@ -305,7 +311,7 @@ impl<'p> Checker<'p> {
             &f.source,
             sa,
             "the branches of this `if` have different kinds of value",
-            format!("{}", a.describe()),
+            a.describe(),
         )
         .with_label(sb, b.describe());
         self.report(d);
@@ -316,6 +322,8 @@ impl<'p> Checker<'p> {
     pub fn expect_bool(&mut self, f: &Frame, v: &Value, span: Span) {
         match v {
             Value::Bool(_) | Value::Unknown => {}
+            // Unknown rank may well be a scalar (`g[0, 0] > 0` on an input of unknown shape).
+            Value::Tensor(s, Elem::Bool) if s.rank().is_none() => {}
             Value::Tensor(_, Elem::Bool) => {
                 let d = Diagnostic::error(
                     codes::NOT_BOOL,
@@ -426,12 +434,13 @@ impl<'p> Checker<'p> {
                 for (v, s) in [(&a, sa), (&b, sb)] {
                     if !matches!(v, Value::Bool(_) | Value::Tensor(_, Elem::Bool) | Value::Unknown) {
                         let d = Diagnostic::error(
-                            codes::NOT_BOOL,
+                            codes::BAD_OPERAND,
                             &f.source,
                             s,
-                            format!("`{}` takes bools", op.as_str()),
+                            format!("`{}` takes bools, not {}", op.as_str(), v.describe()),
                             v.describe(),
-                        );
+                        )
+                        .with_help("compare first, e.g. `x > 0`");
                         self.report(d);
                         return Value::Unknown;
                     }
@@ -497,7 +506,8 @@ impl<'p> Checker<'p> {
             }
         }
         for (v, s) in [(&a, sa), (&b, sb)] {
-            let ok = v.is_numeric() && (comparison || !matches!(v, Value::Bool(_) | Value::Tensor(_, Elem::Bool)));
+            let is_bool = matches!(v, Value::Bool(_) | Value::Tensor(_, Elem::Bool));
+            let ok = v.is_numeric() && (!is_bool || matches!(op, BinOp::Eq | BinOp::Ne));
             if !ok {
                 self.bad_operand(f, s, &format!("`{}`", op.as_str()), v);
                 return Value::Unknown;
@@ -744,7 +754,7 @@ impl<'p> Checker<'p> {
                 super::builtins::call(self, f, name, args, span)
             }
             Value::Fn(Callee::Param(_)) => Value::Unknown,
-            Value::Rule(r) => super::body::apply_rule(self, f, &r, args, span),
+            Value::Rule(r) => super::body::apply_rule(self, f, &r, args, span, None),
             // A schedule evaluated at another step: `b(step - at)`.
             Value::Schedule(_) => {
                 match args {

@@ -25,6 +25,7 @@ pub fn check_experiment(ch: &mut Checker, id: DeclId) -> Outcome {
     let mut settings: HashMap<&'static str, Span> = HashMap::new();
     let mut trained: BTreeMap<String, Span> = BTreeMap::new();
     let mut sweep_seen: Option<Span> = None;
+    let mut has_optimize = false;
     let Body::Block(block) = &decl.body else { return out };
     if let Some(v) = &block.value {
         ch.err(&f, codes::MISPLACED_STMT, v.span, "an experiment has no value", "a bare expression");
@@ -49,6 +50,7 @@ pub fn check_experiment(ch: &mut Checker, id: DeclId) -> Outcome {
                             Diagnostic::error(codes::DUPLICATE_SETTING, &f.source, s.span, format!("`{setting}` is set twice"), "set again here")
                                 .with_label(prev, "first set here"),
                         );
+                        continue;
                     }
                     check_setting(ch, &f, setting, &v, value.span);
                     out.notes.push(format!("{setting} = {}", describe(&v)));
@@ -67,6 +69,7 @@ pub fn check_experiment(ch: &mut Checker, id: DeclId) -> Outcome {
                 data(ch, &mut f, names, v, source.span, options, &mut out);
             }
             StmtKind::Optimize { paths, rule } => {
+                has_optimize = true;
                 let r = ch.eval(&mut f, rule);
                 let Some(r) = super::args::coerce(ch, &mut f, Ty::Rule, r.clone(), rule.span) else {
                     ch.err(&f, codes::TYPE_MISMATCH, rule.span, format!("`optimize ... with` takes a rule, found {}", r.describe()), "not a rule");
@@ -86,7 +89,8 @@ pub fn check_experiment(ch: &mut Checker, id: DeclId) -> Outcome {
                         let g = Value::tensor(info.shape.clone());
                         let arg = ArgVal { name: None, value: g, span: p.span };
                         if let Value::Rule(applied) = &r {
-                            body::apply_rule(ch, &mut f, applied, &[arg], rule.span);
+                            let what = format!("applying this rule to `{path}`, shape {}", info.shape);
+                            body::apply_rule(ch, &mut f, applied, &[arg], rule.span, Some(what));
                         }
                         names.push(format!("{path}{}", info.shape));
                     }
@@ -168,14 +172,19 @@ pub fn check_experiment(ch: &mut Checker, id: DeclId) -> Outcome {
     if !settings.contains_key("steps") {
         missing.push("`steps = ...`");
     }
-    if trained.is_empty() {
+    if !has_optimize {
         missing.push("`optimize ... with ...`");
     }
     if !missing.is_empty() {
-        ch.report(
-            Diagnostic::error(codes::MISSING_SETTING, &f.source, decl.name.span, format!("experiment `{}` needs {}", decl.name.name, missing.join(", ")), "incomplete")
-                .with_help("an experiment says what to minimize, for how many steps, and which rule trains which parameters"),
-        );
+        let mut d = Diagnostic::error(codes::MISSING_SETTING, &f.source, decl.name.span, format!("experiment `{}` needs {}", decl.name.name, missing.join(", ")), "incomplete")
+            .with_help("an experiment says what to minimize, for how many steps, and which rule trains which parameters");
+        // A misspelt setting is bound as an ordinary name: point at it.
+        for (name, local) in &f.scopes[0] {
+            if let Some(s) = SETTINGS.iter().find(|s| !settings.contains_key(**s) && did_you_mean(name, [**s]).is_some()) {
+                d = d.with_label(local.span, format!("did you mean `{s}`?"));
+            }
+        }
+        ch.report(d);
     }
     out
 }
@@ -421,6 +430,13 @@ fn sweep(ch: &mut Checker, f: &mut Frame, axes: &[SweepAxis]) -> Option<u64> {
         let known = f.get(&a.name.name).map(|l| l.kind);
         if known != Some(LocalKind::Let) && !["seed", "steps"].contains(&a.name.name.as_str()) {
             let lets: Vec<&str> = f.scopes[0].iter().filter(|(_, l)| l.kind == LocalKind::Let).map(|(n, _)| n.as_str()).collect();
+            if known.is_some() {
+                ch.report(
+                    Diagnostic::error(codes::UNKNOWN_NAME, &f.source, a.name.span, format!("cannot sweep `{}`: only `let` values are swept", a.name.name), "not a `let`")
+                        .with_help(format!("sweep a `let` that `{}` is built from, e.g. `let width = 64` used as `model(width)`", a.name.name)),
+                );
+                continue;
+            }
             ch.report(
                 Diagnostic::error(codes::UNKNOWN_NAME, &f.source, a.name.span, format!("cannot sweep `{}`: it is not a `let` of this experiment", a.name.name), "not sweepable")
                     .with_help(did_you_mean(&a.name.name, lets).unwrap_or_else(|| format!("declare it first: `let {} = ...`", a.name.name))),
@@ -441,7 +457,13 @@ fn sweep(ch: &mut Checker, f: &mut Frame, axes: &[SweepAxis]) -> Option<u64> {
             SweepValues::Range(lo, hi) => {
                 let (l, h) = (ch.eval(f, lo), ch.eval(f, hi));
                 match (l.as_int(), h.as_int()) {
-                    (Some(l), Some(h)) if h > l => Some((h - l) as u64),
+                    (Some(l), Some(h)) if h > l => match h.checked_sub(l) {
+                        Some(n) if n <= 1_000_000 => Some(n as u64),
+                        _ => {
+                            ch.err(f, codes::BAD_COUNT, lo.span.to(hi.span), format!("the range {l}..{h} is too large to sweep"), "more than a million points");
+                            None
+                        }
+                    },
                     (Some(l), Some(h)) => {
                         ch.err(f, codes::BAD_COUNT, lo.span.to(hi.span), format!("the range {l}..{h} is empty"), "empty range");
                         None

@@ -27,6 +27,11 @@ use value::DeclId;
 
 pub use load::load_paths;
 
+/// The names of the builtin primitives.
+pub fn builtin_names() -> &'static [&'static str] {
+    builtins::NAMES
+}
+
 /// One loaded file.
 pub struct Unit {
     /// Its text and name.

@@ -96,7 +96,13 @@ impl Dim {
     pub fn compatible(&self, other: &Dim) -> bool {
         match (self, other) {
             (Dim::Known(a), Dim::Known(b)) => a == b,
-            (Dim::Sym(a), Dim::Sym(b)) => a == b || !is_name(a) || !is_name(b),
+            (Dim::Sym(a), Dim::Sym(b)) if a == b => true,
+            (Dim::Sym(a), Dim::Sym(b)) if is_name(a) && is_name(b) => false,
+            // `k * d` against `d` or `j * d` (k != j) differ whatever `d` is.
+            (Dim::Sym(a), Dim::Sym(b)) => match (multiple_of(a), multiple_of(b)) {
+                (Some((k, x)), Some((j, y))) => x != y || k == j,
+                _ => true,
+            },
             _ => true,
         }
     }
@@ -115,6 +121,16 @@ impl Dim {
     pub fn is_one(&self) -> bool {
         matches!(self, Dim::Known(1))
     }
+}
+
+/// `d` as (1, "d"), `2 * d` as (2, "d").
+fn multiple_of(s: &str) -> Option<(i64, &str)> {
+    if is_name(s) && !s.starts_with(|c: char| c.is_ascii_digit()) {
+        return Some((1, s));
+    }
+    let (k, x) = s.split_once(" * ")?;
+    let k: i64 = k.parse().ok()?;
+    is_name(x).then_some((k, x))
 }
 
 fn is_name(s: &str) -> bool {
@@ -216,7 +232,9 @@ impl Shape {
                     let db = if i < b.len() { &b[b.len() - 1 - i] } else { &Dim::Known(1) };
                     out[n - 1 - i] = if da.is_one() {
                         db.clone()
-                    } else if db.is_one() || da.compatible(db) {
+                    } else if db.is_one() {
+                        da.clone()
+                    } else if da.compatible(db) {
                         da.unify(db)
                     } else {
                         return Err(ShapeError::Broadcast { axis_from_end: i + 1 });
@@ -303,6 +321,8 @@ mod tests {
         assert!(s(&["3", "4"]).broadcast(&s(&["5"])).is_err());
         let g = Shape::Any(Some("g".into()));
         assert_eq!(g.broadcast(&g), Ok(g.clone()));
+        assert_eq!(s(&["m", "n"]).broadcast(&s(&["1", "n"])), Ok(s(&["m", "n"])));
+        assert_eq!(s(&["m", "n"]).broadcast(&s(&["m", "1"])), Ok(s(&["m", "n"])));
     }
 
     #[test]

@@ -5,7 +5,7 @@
 use super::body::Outcome;
 use super::value::{DeclId, Member};
 use super::Program;
-use crate::syntax::ast::{Body, DeclKind};
+use crate::syntax::ast::{Body, DeclKind, ExprKind};
 use std::fmt::Write as _;
 
 /// Describes one checked declaration.
@@ -19,11 +19,13 @@ pub fn describe(prog: &Program, id: DeclId, out: &Outcome) -> String {
             .zip(out.hypers.iter().map(|(_, t)| *t).chain(std::iter::repeat(super::value::Ty::Any)))
             .map(|(p, ty)| {
                 let mut t = format!("{}{}", if p.variadic { "*" } else { "" }, p.name.name);
+                // Numeric literals speak for themselves; other inferred types are worth showing.
+                let literal = p.default.as_ref().is_some_and(|d| matches!(d.kind, ExprKind::Int(_) | ExprKind::Float { .. }));
                 match &p.ty {
                     Some(ty) => {
                         let _ = write!(t, ": {}", ty.name);
                     }
-                    None if ty != super::value::Ty::Any => {
+                    None if ty != super::value::Ty::Any && !literal => {
                         let _ = write!(t, ": {}", ty.name());
                     }
                     None => {}
@@ -50,7 +52,12 @@ pub fn describe(prog: &Program, id: DeclId, out: &Outcome) -> String {
         let _ = write!(s, "{}", &src[shape.span.start..shape.span.end]);
     }
     for (n, v) in &out.states {
-        let _ = write!(s, "\n  state {n}: {v}");
+        let shape = match v.shape() {
+            Some(sh) if sh.is_scalar() => "scalar".to_string(),
+            Some(sh) => format!("tensor{sh}"),
+            None => v.to_string(),
+        };
+        let _ = write!(s, "\n  state {n}: {shape}");
     }
     for (n, m) in &out.members {
         match m {

@@ -193,7 +193,9 @@ impl miette::Diagnostic for Diagnostic {
 
 /// The closest of `candidates` to `name`, if it is close enough to be a likely typo.
 pub fn did_you_mean<'a>(name: &str, candidates: impl IntoIterator<Item = &'a str>) -> Option<String> {
-    let limit = (name.chars().count() / 3).max(1);
+    let len = name.chars().count();
+    // One- and two-letter names are too short for a typo to be recognisable.
+    let limit = if len < 3 { 0 } else { (len / 3).max(1) };
     candidates
         .into_iter()
         .filter(|c| *c != name)

@@ -100,10 +100,23 @@ fn syntax_error(source: &Arc<SourceFile>, err: pest::error::Error<Rule>) -> Diag
         pest::error::InputLocation::Span((s, e)) => (s, e),
     };
     let rest = &source.text[start.min(source.text.len())..];
+    let before = &source.text[..start.min(source.text.len())];
     let found = describe_found(rest);
     // Point at the offending token (or the end of input) rather than at an empty spot.
     let width = token_width(rest);
     let span = Span::new(start, start + width);
+    let last_line = before.trim_end().rsplit('\n').next().unwrap_or("").trim_start();
+    if rest.trim().is_empty() && last_line.starts_with("///") {
+        let at = before.trim_end().len() - last_line.len();
+        return Diagnostic::error(
+            codes::MISPLACED_DOC,
+            source,
+            Span::new(at, at + 3),
+            "a doc comment at the end of the file documents nothing",
+            "nothing follows",
+        )
+        .with_help("use `//` for an ordinary comment");
+    }
     if rest.starts_with("///") {
         return Diagnostic::error(
             codes::MISPLACED_DOC,
@@ -126,8 +139,14 @@ fn syntax_error(source: &Arc<SourceFile>, err: pest::error::Error<Rule>) -> Diag
         format!("expected {expected}, found {found}"),
         format!("expected {expected}"),
     );
-    if let Some(help) = syntax_help(rest, &expected) {
+    if let Some(help) = syntax_help(rest, before, &expected) {
         d = d.with_help(help);
+    }
+    // At the end of a file (or a declaration keyword), an unclosed bracket is the likely cause.
+    if let Some((open, c)) = unclosed_bracket(before) {
+        if rest.trim().is_empty() || found.contains("end") || rest.starts_with(|c: char| c.is_alphabetic()) {
+            d = d.with_label(Span::new(open, open + 1), format!("this `{c}` is never closed"));
+        }
     }
     d
 }
@@ -156,7 +175,41 @@ fn describe_found(rest: &str) -> String {
     }
 }
 
-fn syntax_help(rest: &str, expected: &str) -> Option<String> {
+/// The innermost bracket still open at the end of `text` (strings and comments skipped).
+fn unclosed_bracket(text: &str) -> Option<(usize, char)> {
+    let mut stack: Vec<(usize, char)> = Vec::new();
+    let mut chars = text.char_indices().peekable();
+    while let Some((i, c)) = chars.next() {
+        match c {
+            '"' => {
+                while let Some((_, d)) = chars.next() {
+                    match d {
+                        '\\' => {
+                            chars.next();
+                        }
+                        '"' | '\n' => break,
+                        _ => {}
+                    }
+                }
+            }
+            '/' if chars.peek().is_some_and(|(_, d)| *d == '/') => {
+                for (_, d) in chars.by_ref() {
+                    if d == '\n' {
+                        break;
+                    }
+                }
+            }
+            '(' | '[' | '{' => stack.push((i, c)),
+            ')' | ']' | '}' => {
+                stack.pop();
+            }
+            _ => {}
+        }
+    }
+    stack.pop()
+}
+
+fn syntax_help(rest: &str, before: &str, expected: &str) -> Option<String> {
     let word: String = rest.chars().take_while(|c| c.is_alphanumeric() || *c == '_').collect();
     if ["let", "var", "state", "return", "repeat", "for", "if", "else", "and", "or", "not", "true", "false", "import", "None"]
         .contains(&word.as_str())
@@ -164,8 +217,15 @@ fn syntax_help(rest: &str, expected: &str) -> Option<String> {
     {
         return Some(format!("`{word}` is a reserved word; choose another name"));
     }
-    if rest.starts_with("**") {
+    if rest.starts_with("**") || (rest.starts_with('*') && before.ends_with('*')) {
         return Some("powers are written `x^2`".into());
+    }
+    if rest.starts_with('"') && !rest[1..].split('\n').next().unwrap_or("").contains('"') {
+        return Some("a string must end with `\"` on the same line".into());
+    }
+    let digit = |s: &str| s.ends_with(|c: char| c.is_ascii_digit());
+    if (digit(before) && rest.starts_with('.')) || before.strip_suffix('.').is_some_and(digit) {
+        return Some("write decimals with a digit after the point: `1.0`".into());
     }
     if rest.starts_with('=') && !rest.starts_with("==") && expected.contains("an operator") {
         return Some("compare with `==`; bind a name with `let x = ...`".into());
@@ -235,6 +295,11 @@ fn rule_word(rule: Rule) -> &'static str {
         kw_by => "`by`",
         kw_step => "`step`",
         kw_else => "`else`",
+        kw_as => "`as`",
+        kw_refresh | kw_reset => "`refresh every` or `reset every`",
+        kw_adapted => "`adapted by`",
+        kw_fresh | kw_batch | kw_holdout => "a data option (`fresh every step`, `batch`, `holdout`)",
+        kw_true | kw_false | kw_none | kw_if | kw_not => "an expression",
         _ => "a keyword",
     }
 }
@@ -244,9 +309,29 @@ struct Builder<'s> {
     source: &'s Arc<SourceFile>,
 }
 
+/// The span of a pair without the whitespace and comments pest consumed after it while
+/// trying an optional tail (`modifier*`, `("=" ~ expr)?`): labels then end at the last token.
 fn span_of(pair: &Pair<'_, Rule>) -> Span {
-    let s = pair.as_span();
-    Span::new(s.start(), s.end())
+    Span::new(pair.as_span().start(), tight_end(pair))
+}
+
+fn tight_end(pair: &Pair<'_, Rule>) -> usize {
+    let end = pair.as_span().end();
+    match pair.clone().into_inner().last() {
+        Some(last) if is_trivia(&pair.get_input()[last.as_span().end()..end]) => tight_end(&last),
+        _ => end,
+    }
+}
+
+fn is_trivia(mut s: &str) -> bool {
+    loop {
+        s = s.trim_start();
+        if s.starts_with("//") {
+            s = s.find('\n').map_or("", |i| &s[i..]);
+        } else {
+            return s.is_empty();
+        }
+    }
 }
 
 type PResult<T> = Result<T, Diagnostic>;
@@ -398,8 +483,12 @@ impl Builder<'_> {
                 _ => {}
             }
         }
-        // A trailing `if` parses as a statement; it is the block's value.
-        if value.is_none() && matches!(stmts.last(), Some(Stmt { kind: StmtKind::If(_), .. })) {
+        // A trailing `if ... else ...` parses as a statement; it is the block's value.
+        let trailing_if_else = matches!(
+            stmts.last(),
+            Some(Stmt { kind: StmtKind::If(Expr { kind: ExprKind::If { otherwise: Some(_), .. }, .. }), .. })
+        );
+        if value.is_none() && trailing_if_else {
             if let Some(Stmt { kind: StmtKind::If(e), .. }) = stmts.pop() {
                 value = Some(Box::new(e));
             }
