@@ -44,10 +44,10 @@ enum Command {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    match cli.command {
+    optic_compiler::on_big_stack(move || match cli.command {
         Command::Check { files, summary, plain } => run_check(&files, summary, plain),
         Command::Fmt { files, check } => fmt::run(&files, check),
-    }
+    })
 }
 
 fn run_check(files: &[PathBuf], summary: bool, plain: bool) -> ExitCode {

@@ -48,7 +48,7 @@ fn bad_programs_give_their_diagnostics() {
         assert!(!expected.is_empty(), "{} lacks a `// expect: CODE` first line", path.display());
         // Check with a path relative to the repository so rendered file names are stable.
         let rel: PathBuf = path.strip_prefix(env!("CARGO_MANIFEST_DIR")).unwrap_or(path).to_path_buf();
-        let checked = with_repo_cwd(|| check_paths(&[rel.clone()]));
+        let checked = with_repo_cwd(|| check_paths(std::slice::from_ref(&rel)));
         let got: Vec<String> = checked.diagnostics.iter().map(|d| d.code.to_string()).collect();
         assert_eq!(got, expected, "{}:\n{}", path.display(), render_all(&checked.diagnostics));
         for d in &checked.diagnostics {
@@ -62,7 +62,7 @@ fn bad_programs_give_their_diagnostics() {
 fn valid_programs_check_cleanly() {
     insta::glob!("diagnostics/valid", "*.opt", |path| {
         let rel: PathBuf = path.strip_prefix(env!("CARGO_MANIFEST_DIR")).unwrap_or(path).to_path_buf();
-        let checked = with_repo_cwd(|| check_paths(&[rel.clone()]));
+        let checked = with_repo_cwd(|| check_paths(std::slice::from_ref(&rel)));
         assert!(checked.is_ok(), "{} should check:\n{}", path.display(), render_all(&checked.diagnostics));
     });
 }

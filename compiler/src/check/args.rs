@@ -41,7 +41,11 @@ impl Sig {
 
 fn num(x: f64) -> String {
     if x.is_infinite() {
-        if x > 0.0 { "inf".into() } else { "-inf".into() }
+        if x > 0.0 {
+            "inf".into()
+        } else {
+            "-inf".into()
+        }
     } else {
         format!("{x}")
     }
@@ -77,7 +81,14 @@ pub fn sigs(ch: &mut Checker, id: DeclId) -> Rc<Vec<Sig>> {
             let lo = lo.or_else(|| (bound_is(&r.lo, "-inf")).then_some(f64::NEG_INFINITY))?;
             Some((lo, hi?, r.lo_closed, r.hi_closed, r.span))
         });
-        out.push(Sig { name: p.name.name.clone(), variadic: p.variadic, ty, range, has_default: p.default.is_some(), span: p.span });
+        out.push(Sig {
+            name: p.name.name.clone(),
+            variadic: p.variadic,
+            ty,
+            range,
+            has_default: p.default.is_some(),
+            span: p.span,
+        });
     }
     ch.stack.pop();
     ch.unhush();
@@ -171,9 +182,8 @@ pub fn bind(ch: &mut Checker, f: &mut Frame, id: DeclId, args: &[ArgVal], call_s
     let mut next = 0usize;
     let mut seen_keyword: Option<Span> = None;
     let mut rest: Vec<Value> = Vec::new();
-    let note = |d: Diagnostic, span: Span, text: String| -> Diagnostic {
-        d.with_note(&decl_src, span, text, "declared here")
-    };
+    let note =
+        |d: Diagnostic, span: Span, text: String| -> Diagnostic { d.with_note(&decl_src, span, text, "declared here") };
     for a in args {
         let idx = match &a.name {
             None => {
@@ -198,7 +208,11 @@ pub fn bind(ch: &mut Checker, f: &mut Frame, id: DeclId, args: &[ArgVal], call_s
                         codes::TOO_MANY_ARGS,
                         &f.source,
                         a.span,
-                        format!("{what} takes {} argument{}, but more were given", sigs.len(), if sigs.len() == 1 { "" } else { "s" }),
+                        format!(
+                            "{what} takes {} argument{}, but more were given",
+                            sigs.len(),
+                            if sigs.len() == 1 { "" } else { "s" }
+                        ),
                         "unexpected argument",
                     );
                     let d = note(d, decl.name.span, format!("{what} is declared here"));
@@ -214,7 +228,12 @@ pub fn bind(ch: &mut Checker, f: &mut Frame, id: DeclId, args: &[ArgVal], call_s
                                 codes::TYPE_MISMATCH,
                                 &f.source,
                                 a.span,
-                                format!("`*{}` of {what} takes {}s, found {}", sigs[next].name, sigs[next].ty.name(), a.value.describe()),
+                                format!(
+                                    "`*{}` of {what} takes {}s, found {}",
+                                    sigs[next].name,
+                                    sigs[next].ty.name(),
+                                    a.value.describe()
+                                ),
                                 format!("expected {}", article(sigs[next].ty)),
                             );
                             ch.report(note(d, sigs[next].span, format!("`{}` is declared here", sigs[next].name)));
@@ -233,7 +252,10 @@ pub fn bind(ch: &mut Checker, f: &mut Frame, id: DeclId, args: &[ArgVal], call_s
                             Some(if sigs.is_empty() {
                                 format!("{what} takes no arguments")
                             } else {
-                                format!("{what} takes: {}", sigs.iter().map(|s| s.name.as_str()).collect::<Vec<_>>().join(", "))
+                                format!(
+                                    "{what} takes: {}",
+                                    sigs.iter().map(|s| s.name.as_str()).collect::<Vec<_>>().join(", ")
+                                )
                             })
                         });
                         let d = Diagnostic::error(
@@ -297,8 +319,12 @@ pub fn bind(ch: &mut Checker, f: &mut Frame, id: DeclId, args: &[ArgVal], call_s
     if let Some(i) = sigs.iter().position(|s| s.variadic) {
         bound.insert(sigs[i].name.clone(), Value::List(Some(rest)));
     }
-    let missing: Vec<&Sig> =
-        sigs.iter().zip(&given_at).filter(|(s, g)| g.is_none() && !s.has_default && !s.variadic).map(|(s, _)| s).collect();
+    let missing: Vec<&Sig> = sigs
+        .iter()
+        .zip(&given_at)
+        .filter(|(s, g)| g.is_none() && !s.has_default && !s.variadic)
+        .map(|(s, _)| s)
+        .collect();
     if !missing.is_empty() {
         let names: Vec<String> = missing.iter().map(|s| format!("`{}`", s.name)).collect();
         let d = Diagnostic::error(
@@ -308,7 +334,10 @@ pub fn bind(ch: &mut Checker, f: &mut Frame, id: DeclId, args: &[ArgVal], call_s
             format!("{what} needs {} {}", if missing.len() == 1 { "argument" } else { "arguments" }, names.join(", ")),
             format!("missing {}", names.join(", ")),
         )
-        .with_help(format!("pass {}", missing.iter().map(|s| format!("`{} = ...`", s.name)).collect::<Vec<_>>().join(", ")));
+        .with_help(format!(
+            "pass {}",
+            missing.iter().map(|s| format!("`{} = ...`", s.name)).collect::<Vec<_>>().join(", ")
+        ));
         let d = note(d, missing[0].span, format!("`{}` has no default", missing[0].name));
         ch.report(d);
     }

@@ -68,30 +68,57 @@ fn check_params(ch: &mut Checker, id: DeclId) {
     for (p, sig) in decl.params.iter().flatten().zip(sigs.iter()) {
         if let Some(prev) = seen.insert(&p.name.name, p.name.span) {
             ch.report(
-                Diagnostic::error(codes::DUPLICATE_BINDING, &src, p.name.span, format!("parameter `{}` is declared twice", p.name.name), "again here")
-                    .with_label(prev, "first here"),
+                Diagnostic::error(
+                    codes::DUPLICATE_BINDING,
+                    &src,
+                    p.name.span,
+                    format!("parameter `{}` is declared twice", p.name.name),
+                    "again here",
+                )
+                .with_label(prev, "first here"),
             );
         }
         if let Some(t) = &p.ty {
             if Ty::from_name(&t.name).is_none() {
                 let help = crate::diag::did_you_mean(&t.name, Ty::NAMES.iter().copied())
                     .unwrap_or_else(|| format!("types are: {}", Ty::NAMES.join(", ")));
-                ch.report(Diagnostic::error(codes::UNKNOWN_TYPE, &src, t.span, format!("unknown type `{}`", t.name), "not a type").with_help(help));
+                ch.report(
+                    Diagnostic::error(
+                        codes::UNKNOWN_TYPE,
+                        &src,
+                        t.span,
+                        format!("unknown type `{}`", t.name),
+                        "not a type",
+                    )
+                    .with_help(help),
+                );
             }
         }
         if let Some(r) = &p.range {
             if let Some((lo, hi, lc, hc, _)) = sig.range {
                 if lo > hi || (lo == hi && !(lc && hc)) {
                     ch.report(
-                        Diagnostic::error(codes::OUT_OF_RANGE, &src, r.span, format!("the interval {} is empty", sig.range_text()), "no value lies in it")
-                            .with_help("write the lower bound first"),
+                        Diagnostic::error(
+                            codes::OUT_OF_RANGE,
+                            &src,
+                            r.span,
+                            format!("the interval {} is empty", sig.range_text()),
+                            "no value lies in it",
+                        )
+                        .with_help("write the lower bound first"),
                     );
                 }
             }
             if sig.range.is_none() {
                 ch.report(
-                    Diagnostic::error(codes::TYPE_MISMATCH, &src, r.span, "interval bounds must be numeric constants", "not constant")
-                        .with_help("write numbers, or `inf`"),
+                    Diagnostic::error(
+                        codes::TYPE_MISMATCH,
+                        &src,
+                        r.span,
+                        "interval bounds must be numeric constants",
+                        "not constant",
+                    )
+                    .with_help("write numbers, or `inf`"),
                 );
             }
         }
@@ -99,7 +126,10 @@ fn check_params(ch: &mut Checker, id: DeclId) {
         if let Some(def) = &p.default {
             let mut f = Frame::new(unit, src.clone(), Ctx::Function);
             for prev in decl.params.iter().flatten().take_while(|q| q.name.name != p.name.name) {
-                f.scopes[0].insert(prev.name.name.clone(), Local { value: Value::Unknown, kind: LocalKind::Hyper, span: prev.span });
+                f.scopes[0].insert(
+                    prev.name.name.clone(),
+                    Local { value: Value::Unknown, kind: LocalKind::Hyper, span: prev.span },
+                );
             }
             let v = ch.eval(&mut f, def);
             match coerce(ch, &mut f, sig.ty, v.clone(), def.span) {
@@ -116,8 +146,14 @@ fn check_params(ch: &mut Checker, id: DeclId) {
                         let inside = (if lc { x >= lo } else { x > lo }) && (if hc { x <= hi } else { x < hi });
                         if !inside {
                             ch.report(
-                                Diagnostic::error(codes::OUT_OF_RANGE, &src, def.span, format!("the default {x} is outside {}", sig.range_text()), "out of range")
-                                    .with_label(rs, "declared range"),
+                                Diagnostic::error(
+                                    codes::OUT_OF_RANGE,
+                                    &src,
+                                    def.span,
+                                    format!("the default {x} is outside {}", sig.range_text()),
+                                    "out of range",
+                                )
+                                .with_label(rs, "declared range"),
                             );
                         }
                     }
@@ -204,7 +240,10 @@ pub fn run(ch: &mut Checker, id: DeclId, args: Option<&Bound>, extra: Extra) -> 
         DeclKind::Rule => {
             let given = extra.inputs.unwrap_or_default();
             for (i, input) in decl.inputs.iter().enumerate() {
-                let v = given.get(i).cloned().unwrap_or_else(|| Value::Tensor(Shape::Any(Some(input.name.name.clone())), Elem::Float));
+                let v = given
+                    .get(i)
+                    .cloned()
+                    .unwrap_or_else(|| Value::Tensor(Shape::Any(Some(input.name.name.clone())), Elem::Float));
                 let mut v = v;
                 if let Some(shape) = &input.shape {
                     bind_shape(ch, &mut f, shape, &v, None);
@@ -216,10 +255,17 @@ pub fn run(ch: &mut Checker, id: DeclId, args: Option<&Bound>, extra: Extra) -> 
                 if i == 0 {
                     f.param = v.shape().map(Value::tensor);
                 }
-                f.scopes[0].insert(input.name.name.clone(), Local { value: v, kind: LocalKind::Input, span: input.span });
+                f.scopes[0]
+                    .insert(input.name.name.clone(), Local { value: v, kind: LocalKind::Input, span: input.span });
             }
             if decl.inputs.is_empty() {
-                ch.err(&f, codes::MISSING_ARG, decl.name.span, format!("rule `{}` has no input", decl.name.name), "add `(g)` after the hyperparameters");
+                ch.err(
+                    &f,
+                    codes::MISSING_ARG,
+                    decl.name.span,
+                    format!("rule `{}` has no input", decl.name.name),
+                    "add `(g)` after the hyperparameters",
+                );
             }
         }
         DeclKind::Init => {
@@ -238,7 +284,10 @@ pub fn run(ch: &mut Checker, id: DeclId, args: Option<&Bound>, extra: Extra) -> 
                 };
                 bind_shape(ch, &mut f, shape, &v, None);
                 let declared = declared_shape(&f, shape);
-                f.scopes[0].insert(t.name.clone(), Local { value: Value::tensor(declared), kind: LocalKind::Input, span: t.span });
+                f.scopes[0].insert(
+                    t.name.clone(),
+                    Local { value: Value::tensor(declared), kind: LocalKind::Input, span: t.span },
+                );
             }
         }
         _ => {}
@@ -254,8 +303,14 @@ pub fn run(ch: &mut Checker, id: DeclId, args: Option<&Bound>, extra: Extra) -> 
             for s in &b.stmts {
                 if let Some(r) = returned {
                     ch.report(
-                        Diagnostic::error(codes::UNREACHABLE, &f.source, s.span, "statement after `return`", "never runs")
-                            .with_label(r, "the body returns here"),
+                        Diagnostic::error(
+                            codes::UNREACHABLE,
+                            &f.source,
+                            s.span,
+                            "statement after `return`",
+                            "never runs",
+                        )
+                        .with_label(r, "the body returns here"),
                     );
                     break;
                 }
@@ -286,24 +341,49 @@ pub fn run(ch: &mut Checker, id: DeclId, args: Option<&Bound>, extra: Extra) -> 
                         let v = ch.eval(&mut f, value);
                         let shape = v.shape().unwrap_or(Shape::Any(None));
                         if !v.is_numeric() {
-                            ch.err(&f, codes::TYPE_MISMATCH, value.span, "a frozen member must be a tensor", v.describe());
+                            ch.err(
+                                &f,
+                                codes::TYPE_MISMATCH,
+                                value.span,
+                                "a frozen member must be a tensor",
+                                v.describe(),
+                            );
                         }
                         add_member(ch, &mut f, &mut out, name, Member::Param(ParamInfo { shape, trainable: false }));
                     }
                     StmtKind::Weight { value } if f.ctx == Ctx::Adapter => {
                         let v = ch.eval(&mut f, value);
                         if out.weight.is_some() {
-                            ch.err(&f, codes::DUPLICATE_SETTING, s.span, "the weight is given twice", "second `weight`");
+                            ch.err(
+                                &f,
+                                codes::DUPLICATE_SETTING,
+                                s.span,
+                                "the weight is given twice",
+                                "second `weight`",
+                            );
                         }
                         if let (Some(t), Some(shape)) = (&decl.target, &decl.shape) {
                             let want = declared_shape(&f, shape);
-                            check_same_shape(ch, &f, &want, &v, value.span, &format!("the adapted weight `{}`", t.name));
+                            check_same_shape(
+                                ch,
+                                &f,
+                                &want,
+                                &v,
+                                value.span,
+                                &format!("the adapted weight `{}`", t.name),
+                            );
                         }
                         out.weight = Some(v);
                     }
                     StmtKind::Forward { inputs, body } if f.ctx == Ctx::Model => {
                         if out.forward.is_some() {
-                            ch.err(&f, codes::DUPLICATE_SETTING, s.span, "`forward` is given twice", "second `forward`");
+                            ch.err(
+                                &f,
+                                codes::DUPLICATE_SETTING,
+                                s.span,
+                                "`forward` is given twice",
+                                "second `forward`",
+                            );
                         }
                         let fw = forward(ch, &mut f, inputs, body, forward_inputs.as_deref(), &mut out);
                         out.forward = Some(fw);
@@ -322,8 +402,14 @@ pub fn run(ch: &mut Checker, id: DeclId, args: Option<&Bound>, extra: Extra) -> 
                             Value::Model(m) => add_member(ch, &mut f, &mut out, &place.parts[0], Member::Model(m)),
                             Value::Unknown => {}
                             other => ch.report(
-                                Diagnostic::error(codes::TYPE_MISMATCH, &f.source, value.span, "a model member must be a model", other.describe())
-                                    .with_help("bind other values with `let`, parameters with `param`"),
+                                Diagnostic::error(
+                                    codes::TYPE_MISMATCH,
+                                    &f.source,
+                                    value.span,
+                                    "a model member must be a model",
+                                    other.describe(),
+                                )
+                                .with_help("bind other values with `let`, parameters with `param`"),
                             ),
                         }
                     }
@@ -359,25 +445,55 @@ fn finish_outcome(ch: &mut Checker, f: &Frame, decl: &Decl, out: &mut Outcome) {
         );
     }
     if decl.kind == DeclKind::Adapter && out.weight.is_none() {
-        ch.err(f, codes::MISSING_RETURN, decl.name.span, format!("adapter `{}` gives no `weight`", decl.name.name), "add `weight = ...`");
+        ch.err(
+            f,
+            codes::MISSING_RETURN,
+            decl.name.span,
+            format!("adapter `{}` gives no `weight`", decl.name.name),
+            "add `weight = ...`",
+        );
     }
     let span = out.value_span.unwrap_or_else(|| decl.body.span());
     match (decl.kind, &out.value) {
         (DeclKind::Schedule, Some(v)) if !matches!(v, Value::Unknown) && !v.shape().is_some_and(|s| s.is_scalar()) => {
-            ch.err(f, codes::TYPE_MISMATCH, span, format!("a schedule must produce a scalar, not {}", v.describe()), "not a scalar");
+            ch.err(
+                f,
+                codes::TYPE_MISMATCH,
+                span,
+                format!("a schedule must produce a scalar, not {}", v.describe()),
+                "not a scalar",
+            );
         }
         (DeclKind::Rule, Some(v)) if !v.is_numeric() => {
-            ch.err(f, codes::TYPE_MISMATCH, span, format!("a rule must return a tensor, not {}", v.describe()), "not a tensor");
+            ch.err(
+                f,
+                codes::TYPE_MISMATCH,
+                span,
+                format!("a rule must return a tensor, not {}", v.describe()),
+                "not a tensor",
+            );
         }
         (DeclKind::Rule, Some(v)) => {
             if let (Some(input), Some(s)) = (decl.inputs.first(), v.shape()) {
                 let g = f.get(&input.name.name).and_then(|l| l.value.shape()).unwrap_or(Shape::Any(None));
                 if let Ok(b) = g.broadcast(&s) {
                     if b != g && g.rank().is_some() && b.rank().is_some() {
-                        ch.err(f, codes::SHAPE_MISMATCH, span, format!("the rule returns shape {s} for an input of shape {g}"), "direction's shape differs");
+                        ch.err(
+                            f,
+                            codes::SHAPE_MISMATCH,
+                            span,
+                            format!("the rule returns shape {s} for an input of shape {g}"),
+                            "direction's shape differs",
+                        );
                     }
                 } else {
-                    ch.err(f, codes::SHAPE_MISMATCH, span, format!("the rule returns shape {s} for an input of shape {g}"), "direction's shape differs");
+                    ch.err(
+                        f,
+                        codes::SHAPE_MISMATCH,
+                        span,
+                        format!("the rule returns shape {s} for an input of shape {g}"),
+                        "direction's shape differs",
+                    );
                 }
             }
         }
@@ -387,7 +503,13 @@ fn finish_outcome(ch: &mut Checker, f: &Frame, decl: &Decl, out: &mut Outcome) {
                 if v.is_numeric() {
                     check_same_shape(ch, f, &want, v, span, "the declared shape");
                 } else {
-                    ch.err(f, codes::TYPE_MISMATCH, span, format!("an init must produce a tensor, not {}", v.describe()), "not a tensor");
+                    ch.err(
+                        f,
+                        codes::TYPE_MISMATCH,
+                        span,
+                        format!("an init must produce a tensor, not {}", v.describe()),
+                        "not a tensor",
+                    );
                 }
             }
         }
@@ -407,8 +529,14 @@ fn misplaced(ch: &mut Checker, f: &Frame, span: Span, what: &str, belongs: &str)
         Ctx::Experiment => "an experiment",
     };
     ch.report(
-        Diagnostic::error(codes::MISPLACED_STMT, &f.source, span, format!("{what} cannot appear in {here}"), "not allowed here")
-            .with_help(format!("{what} belongs in {belongs}")),
+        Diagnostic::error(
+            codes::MISPLACED_STMT,
+            &f.source,
+            span,
+            format!("{what} cannot appear in {here}"),
+            "not allowed here",
+        )
+        .with_help(format!("{what} belongs in {belongs}")),
     );
 }
 
@@ -416,9 +544,15 @@ fn declare(ch: &mut Checker, f: &mut Frame, name: &Ident, value: Value, kind: Lo
     if matches!(kind, LocalKind::State | LocalKind::Var) {
         if let Some(prev) = f.scopes.last().and_then(|s| s.get(&name.name)) {
             if matches!(prev.kind, LocalKind::State | LocalKind::Var) {
-                let d = Diagnostic::error(codes::DUPLICATE_BINDING, &f.source, name.span, format!("`{}` is declared twice", name.name), "again here")
-                    .with_label(prev.span, "first here")
-                    .with_help("assign to it with `name = ...`");
+                let d = Diagnostic::error(
+                    codes::DUPLICATE_BINDING,
+                    &f.source,
+                    name.span,
+                    format!("`{}` is declared twice", name.name),
+                    "again here",
+                )
+                .with_label(prev.span, "first here")
+                .with_help("assign to it with `name = ...`");
                 ch.report(d);
             }
         }
@@ -431,8 +565,14 @@ fn declare(ch: &mut Checker, f: &mut Frame, name: &Ident, value: Value, kind: Lo
 
 fn add_member(ch: &mut Checker, f: &mut Frame, out: &mut Outcome, name: &Ident, m: Member) {
     if let Some(prev) = f.get(&name.name).filter(|l| l.kind == LocalKind::Member).map(|l| l.span) {
-        let d = Diagnostic::error(codes::DUPLICATE_BINDING, &f.source, name.span, format!("member `{}` is declared twice", name.name), "again here")
-            .with_label(prev, "first here");
+        let d = Diagnostic::error(
+            codes::DUPLICATE_BINDING,
+            &f.source,
+            name.span,
+            format!("member `{}` is declared twice", name.name),
+            "again here",
+        )
+        .with_label(prev, "first here");
         ch.report(d);
         return;
     }
@@ -466,14 +606,24 @@ fn check_modifiers(ch: &mut Checker, f: &mut Frame, modifiers: &[Modifier], is_s
 /// Reports a count (period, repeat count, steps) that is not a positive int.
 pub fn check_count(ch: &mut Checker, f: &Frame, v: &Value, span: Span, what: &str) {
     match v {
-        Value::Int(Dim::Known(n)) if *n <= 0 => ch.report(
-            Diagnostic::error(codes::BAD_COUNT, &f.source, span, format!("{what} must be a positive int, found {n}"), "not positive"),
-        ),
+        Value::Int(Dim::Known(n)) if *n <= 0 => ch.report(Diagnostic::error(
+            codes::BAD_COUNT,
+            &f.source,
+            span,
+            format!("{what} must be a positive int, found {n}"),
+            "not positive",
+        )),
         Value::Int(_) | Value::Unknown => {}
         Value::Float(Some(x)) if x.fract() == 0.0 && *x > 0.0 => {}
         other => ch.report(
-            Diagnostic::error(codes::BAD_COUNT, &f.source, span, format!("{what} must be a positive int, found {}", other.describe()), "not an int")
-                .with_help("write a whole number"),
+            Diagnostic::error(
+                codes::BAD_COUNT,
+                &f.source,
+                span,
+                format!("{what} must be a positive int, found {}", other.describe()),
+                "not an int",
+            )
+            .with_help("write a whole number"),
         ),
     }
 }
@@ -506,7 +656,13 @@ pub fn stmt(ch: &mut Checker, f: &mut Frame, s: &Stmt) {
                 Value::List(Some(v)) | Value::Tuple(v) => v,
                 Value::List(None) | Value::Unknown => vec![Value::Unknown],
                 other => {
-                    ch.err(f, codes::TYPE_MISMATCH, items.span, format!("`for` needs a list, found {}", other.describe()), "not a list");
+                    ch.err(
+                        f,
+                        codes::TYPE_MISMATCH,
+                        items.span,
+                        format!("`for` needs a list, found {}", other.describe()),
+                        "not a list",
+                    );
                     vec![Value::Unknown]
                 }
             };
@@ -532,7 +688,9 @@ pub fn stmt(ch: &mut Checker, f: &mut Frame, s: &Stmt) {
             let v = ch.eval(f, value);
             assign(ch, f, place, *op, v, value.span, s.span);
         }
-        StmtKind::Return { .. } => misplaced(ch, f, s.span, "`return`", "the body of a declaration, as its last statement"),
+        StmtKind::Return { .. } => {
+            misplaced(ch, f, s.span, "`return`", "the body of a declaration, as its last statement")
+        }
         StmtKind::State { .. } => misplaced(ch, f, s.span, "`state`", "rules"),
         StmtKind::Param { .. } => misplaced(ch, f, s.span, "`param`", "models and adapters"),
         StmtKind::Frozen { .. } => misplaced(ch, f, s.span, "`frozen`", "models and adapters"),
@@ -586,7 +744,13 @@ fn bind_pattern(ch: &mut Checker, f: &mut Frame, p: &Pattern, v: Value) {
                 Value::Tuple(t) | Value::List(Some(t)) => Some(t),
                 Value::Unknown | Value::List(None) => None,
                 other => {
-                    ch.err(f, codes::TUPLE_ARITY, *span, format!("cannot destructure {}", other.describe()), "not a tuple");
+                    ch.err(
+                        f,
+                        codes::TUPLE_ARITY,
+                        *span,
+                        format!("cannot destructure {}", other.describe()),
+                        "not a tuple",
+                    );
                     None
                 }
             };
@@ -624,10 +788,18 @@ fn bind_pattern(ch: &mut Checker, f: &mut Frame, p: &Pattern, v: Value) {
 fn assign(ch: &mut Checker, f: &mut Frame, place: &Place, op: AssignOp, v: Value, vspan: Span, span: Span) {
     let name = &place.parts[0];
     let Some(local) = f.get(&name.name).cloned() else {
-        let d = Diagnostic::error(codes::UNKNOWN_NAME, &f.source, name.span, format!("unknown name `{}`", name.name), "assigned before it is declared")
-            .with_help_opt(crate::diag::did_you_mean(&name.name, f.scopes.iter().flat_map(|s| s.keys().map(String::as_str))).or_else(|| {
-                Some(format!("declare it first: `var {0} = ...` (or `state {0} = ...` in a rule)", name.name))
-            }));
+        let d = Diagnostic::error(
+            codes::UNKNOWN_NAME,
+            &f.source,
+            name.span,
+            format!("unknown name `{}`", name.name),
+            "assigned before it is declared",
+        )
+        .with_help_opt(
+            crate::diag::did_you_mean(&name.name, f.scopes.iter().flat_map(|s| s.keys().map(String::as_str))).or_else(
+                || Some(format!("declare it first: `var {0} = ...` (or `state {0} = ...` in a rule)", name.name)),
+            ),
+        );
         ch.report(d);
         return;
     };
@@ -640,7 +812,9 @@ fn assign(ch: &mut Checker, f: &mut Frame, place: &Place, op: AssignOp, v: Value
             "not assignable",
         )
         .with_label(local.span, "declared here")
-        .with_help_opt((local.kind == LocalKind::Let).then(|| format!("declare it with `var {} = ...` to update it", name.name)));
+        .with_help_opt(
+            (local.kind == LocalKind::Let).then(|| format!("declare it with `var {} = ...` to update it", name.name)),
+        );
         ch.report(d);
         return;
     }
@@ -700,7 +874,13 @@ fn assign(ch: &mut Checker, f: &mut Frame, place: &Place, op: AssignOp, v: Value
 
 /// Binds the names of a shape pattern against a value's shape. Returns mismatches as messages
 /// when `errors` is given (an instantiation reports them at the call), else reports them.
-fn bind_shape(ch: &mut Checker, f: &mut Frame, shape: &crate::syntax::ast::Shape, v: &Value, mut errors: Option<&mut Vec<String>>) {
+fn bind_shape(
+    ch: &mut Checker,
+    f: &mut Frame,
+    shape: &crate::syntax::ast::Shape,
+    v: &Value,
+    mut errors: Option<&mut Vec<String>>,
+) {
     let actual = v.shape().unwrap_or(Shape::Any(None));
     let has_rest = shape.dims.iter().any(|d| matches!(d, crate::syntax::ast::Dim::Rest(_)));
     let dims: Option<Vec<Dim>> = match &actual {
@@ -723,7 +903,9 @@ fn bind_shape(ch: &mut Checker, f: &mut Frame, shape: &crate::syntax::ast::Shape
             crate::syntax::ast::Dim::Rest(name) => {
                 let n_rest = dims.as_ref().map(|d| d.len().saturating_sub(shape.dims.len() - 1));
                 let v = match (&dims, n_rest) {
-                    (Some(d), Some(n)) => Value::List(Some(d[k..(k + n).min(d.len())].iter().cloned().map(Value::Int).collect())),
+                    (Some(d), Some(n)) => {
+                        Value::List(Some(d[k..(k + n).min(d.len())].iter().cloned().map(Value::Int).collect()))
+                    }
                     _ => Value::List(None),
                 };
                 k += n_rest.unwrap_or(0);
@@ -741,7 +923,10 @@ fn bind_shape(ch: &mut Checker, f: &mut Frame, shape: &crate::syntax::ast::Shape
                 }
                 let want = dim_of(ch, f, e);
                 if !want.compatible(&actual_dim) {
-                    let msg = format!("dimension `{}` is {want} but the value's is {actual_dim} (shape {actual})", &f.source.text[e.span.start..e.span.end]);
+                    let msg = format!(
+                        "dimension `{}` is {want} but the value's is {actual_dim} (shape {actual})",
+                        &f.source.text[e.span.start..e.span.end]
+                    );
                     match errors.as_deref_mut() {
                         Some(errs) => errs.push(msg),
                         None => ch.err(f, codes::SHAPE_MISMATCH, e.span, msg, "size differs"),
@@ -757,8 +942,14 @@ fn bind_init_shape(ch: &mut Checker, f: &mut Frame, shape: &crate::syntax::ast::
         if let crate::syntax::ast::Dim::Expr(e) = d {
             if !matches!(e.kind, ExprKind::Name(_)) {
                 ch.report(
-                    Diagnostic::error(codes::TYPE_MISMATCH, &f.source, e.span, "an init's shape names its dimensions", "not a name")
-                        .with_help("write `[m, n]` or `[*dims]`, and compute sizes inside the body"),
+                    Diagnostic::error(
+                        codes::TYPE_MISMATCH,
+                        &f.source,
+                        e.span,
+                        "an init's shape names its dimensions",
+                        "not a name",
+                    )
+                    .with_help("write `[m, n]` or `[*dims]`, and compute sizes inside the body"),
                 );
                 return;
             }
@@ -848,8 +1039,16 @@ pub fn to_dim(ch: &mut Checker, f: &Frame, v: &Value, span: Span) -> Dim {
         Value::Float(None) | Value::Unknown => Dim::Any,
         other => {
             ch.report(
-                Diagnostic::error(codes::TYPE_MISMATCH, &f.source, span, format!("a dimension must be an int, found {}", other.describe()), "not a size")
-                    .with_help_opt(matches!(other, Value::Float(_)).then(|| "declare the hyperparameter as `name: int`".to_string())),
+                Diagnostic::error(
+                    codes::TYPE_MISMATCH,
+                    &f.source,
+                    span,
+                    format!("a dimension must be an int, found {}", other.describe()),
+                    "not a size",
+                )
+                .with_help_opt(
+                    matches!(other, Value::Float(_)).then(|| "declare the hyperparameter as `name: int`".to_string()),
+                ),
             );
             Dim::Any
         }
@@ -867,7 +1066,13 @@ fn check_same_shape(ch: &mut Checker, f: &Frame, want: &Shape, v: &Value, span: 
     };
     // A scalar broadcasts to any shape.
     if !same && !got.is_scalar() {
-        ch.err(f, codes::SHAPE_MISMATCH, span, format!("shape {got} differs from {what}, {want}"), format!("shape {got}"));
+        ch.err(
+            f,
+            codes::SHAPE_MISMATCH,
+            span,
+            format!("shape {got} differs from {what}, {want}"),
+            format!("shape {got}"),
+        );
     }
 }
 
@@ -886,8 +1091,14 @@ fn check_init_value(ch: &mut Checker, f: &mut Frame, shape: &Shape, v: Value, sp
         v if v.is_numeric() => check_same_shape(ch, f, shape, v, span, "the parameter's shape"),
         Value::Unknown => {}
         other => ch.report(
-            Diagnostic::error(codes::TYPE_MISMATCH, &f.source, span, format!("a parameter needs an init or a tensor, found {}", other.describe()), "not an init")
-                .with_help("e.g. `= gaussian(std = 0.02)` or `= zeros`"),
+            Diagnostic::error(
+                codes::TYPE_MISMATCH,
+                &f.source,
+                span,
+                format!("a parameter needs an init or a tensor, found {}", other.describe()),
+                "not an init",
+            )
+            .with_help("e.g. `= gaussian(std = 0.02)` or `= zeros`"),
         ),
     }
 }
@@ -958,7 +1169,14 @@ fn forward(
 /// Runs an instantiation silently. Returns what it found, and the problems it caught that the
 /// declaration's generic check does not show (those come from the known values at this use);
 /// a recursion is always kept.
-fn instantiate(ch: &mut Checker, f: &Frame, id: DeclId, bound: &Bound, extra: Extra, use_span: Span) -> (Outcome, Vec<Diagnostic>) {
+fn instantiate(
+    ch: &mut Checker,
+    f: &Frame,
+    id: DeclId,
+    bound: &Bound,
+    extra: Extra,
+    use_span: Span,
+) -> (Outcome, Vec<Diagnostic>) {
     let prog = ch.prog;
     if let Some(pos) = ch.stack.iter().position(|&d| d == id) {
         let mut cycle: Vec<DeclId> = ch.stack[pos..].to_vec();
@@ -967,8 +1185,14 @@ fn instantiate(ch: &mut Checker, f: &Frame, id: DeclId, bound: &Bound, extra: Ex
             return (Outcome::default(), Vec::new());
         }
         let decl = prog.decl(id);
-        let d = Diagnostic::error(codes::RECURSION, &f.source, use_span, format!("`{}` uses itself", decl.name.name), "recursive use")
-            .with_help("the language has no recursion; use `repeat` for iteration");
+        let d = Diagnostic::error(
+            codes::RECURSION,
+            &f.source,
+            use_span,
+            format!("`{}` uses itself", decl.name.name),
+            "recursive use",
+        )
+        .with_help("the language has no recursion; use `repeat` for iteration");
         ch.report(d);
         return (Outcome::default(), Vec::new());
     }
@@ -1055,10 +1279,21 @@ pub fn call_decl(ch: &mut Checker, f: &mut Frame, id: DeclId, args: &[ArgVal], c
             let bound = args::bind(ch, f, id, args, span);
             let (out, caught) = instantiate(ch, f, id, &bound, Extra::default(), span);
             report_use(ch, f, caught, span, use_label(ch, id));
-            Value::Model(Rc::new(ModelVal { decl: id, name: decl.name.name.clone(), args: bound, members: out.members }))
+            Value::Model(Rc::new(ModelVal {
+                decl: id,
+                name: decl.name.name.clone(),
+                args: bound,
+                members: out.members,
+            }))
         }
         DeclKind::Experiment => {
-            ch.err(f, codes::NOT_CALLABLE, callee_span, format!("experiment `{}` cannot be called", decl.name.name), "an experiment");
+            ch.err(
+                f,
+                codes::NOT_CALLABLE,
+                callee_span,
+                format!("experiment `{}` cannot be called", decl.name.name),
+                "an experiment",
+            );
             Value::Unknown
         }
     }
@@ -1086,7 +1321,14 @@ pub fn init_tensor(ch: &mut Checker, f: &Frame, a: &Applied, dims: Vec<Dim>, spa
 }
 
 /// Applies a rule value to its input; `what` names the use in a problem found there.
-pub fn apply_rule(ch: &mut Checker, f: &mut Frame, r: &Applied, args: &[ArgVal], span: Span, what: Option<String>) -> Value {
+pub fn apply_rule(
+    ch: &mut Checker,
+    f: &mut Frame,
+    r: &Applied,
+    args: &[ArgVal],
+    span: Span,
+    what: Option<String>,
+) -> Value {
     let n_inputs = match r.callee {
         Callee::Decl(id) => ch.prog.decl(id).inputs.len().max(1),
         _ => 1,
@@ -1097,7 +1339,11 @@ pub fn apply_rule(ch: &mut Checker, f: &mut Frame, r: &Applied, args: &[ArgVal],
                 if args.len() > n_inputs { codes::TOO_MANY_ARGS } else { codes::MISSING_ARG },
                 &f.source,
                 span,
-                format!("a rule is applied to {n_inputs} tensor{}, given {}", if n_inputs == 1 { "" } else { "s" }, args.len()),
+                format!(
+                    "a rule is applied to {n_inputs} tensor{}, given {}",
+                    if n_inputs == 1 { "" } else { "s" },
+                    args.len()
+                ),
                 "apply as `rule(g)`",
             )
             .with_help("hyperparameters go in the first call: `adam(lr = 1e-3)(g)`"),
@@ -1106,7 +1352,13 @@ pub fn apply_rule(ch: &mut Checker, f: &mut Frame, r: &Applied, args: &[ArgVal],
     }
     let x = &args[0].value;
     if !x.is_numeric() {
-        ch.err(f, codes::TYPE_MISMATCH, args[0].span, format!("a rule applies to a tensor, not {}", x.describe()), "not a tensor");
+        ch.err(
+            f,
+            codes::TYPE_MISMATCH,
+            args[0].span,
+            format!("a rule applies to a tensor, not {}", x.describe()),
+            "not a tensor",
+        );
         return Value::Unknown;
     }
     let shape = x.shape().unwrap_or(Shape::Any(None));
@@ -1124,14 +1376,28 @@ pub fn apply_init(ch: &mut Checker, f: &mut Frame, i: &Applied, args: &[ArgVal],
     match args {
         [a] if a.name.is_none() => match shape_of_list(ch, f, &a.value, a.span) {
             Some(d) => init_tensor(ch, f, i, d, span),
-            None if matches!(a.value, Value::List(None) | Value::Unknown) => Value::Tensor(Shape::Any(None), Elem::Float),
+            None if matches!(a.value, Value::List(None) | Value::Unknown) => {
+                Value::Tensor(Shape::Any(None), Elem::Float)
+            }
             None => {
-                ch.err(f, codes::TYPE_MISMATCH, a.span, format!("an init is applied to a shape list, not {}", a.value.describe()), "not a shape");
+                ch.err(
+                    f,
+                    codes::TYPE_MISMATCH,
+                    a.span,
+                    format!("an init is applied to a shape list, not {}", a.value.describe()),
+                    "not a shape",
+                );
                 Value::Unknown
             }
         },
         _ => {
-            ch.err(f, codes::MISSING_ARG, span, "an init is applied to one shape, e.g. `init([3, 4])`", "wrong arguments");
+            ch.err(
+                f,
+                codes::MISSING_ARG,
+                span,
+                "an init is applied to one shape, e.g. `init([3, 4])`",
+                "wrong arguments",
+            );
             Value::Unknown
         }
     }
@@ -1154,7 +1420,13 @@ pub fn call_forward(ch: &mut Checker, f: &mut Frame, m: &ModelVal, args: &[ArgVa
         return Value::Unknown;
     };
     if args.len() != n {
-        ch.err(f, if args.len() > n { codes::TOO_MANY_ARGS } else { codes::MISSING_ARG }, span, format!("`{}` takes {n} input{}, given {}", m.name, if n == 1 { "" } else { "s" }, args.len()), "wrong number of inputs");
+        ch.err(
+            f,
+            if args.len() > n { codes::TOO_MANY_ARGS } else { codes::MISSING_ARG },
+            span,
+            format!("`{}` takes {n} input{}, given {}", m.name, if n == 1 { "" } else { "s" }, args.len()),
+            "wrong number of inputs",
+        );
         return Value::Unknown;
     }
     let (out, caught) = instantiate(ch, f, m.decl, &m.args, extra, span);
@@ -1163,8 +1435,14 @@ pub fn call_forward(ch: &mut Checker, f: &mut Frame, m: &ModelVal, args: &[ArgVa
         report_use(ch, f, caught, span, format!("in this call of `{}`", m.name));
     }
     for (i, msg, decl_span) in &out.input_errors {
-        let d = Diagnostic::error(codes::SHAPE_MISMATCH, &f.source, args[*i].span, format!("input {} of `{}`: {msg}", i + 1, m.name), "this input")
-            .with_note(&prog.unit_of(m.decl).source, *decl_span, "`forward` declares this shape", "");
+        let d = Diagnostic::error(
+            codes::SHAPE_MISMATCH,
+            &f.source,
+            args[*i].span,
+            format!("input {} of `{}`: {msg}", i + 1, m.name),
+            "this input",
+        )
+        .with_note(&prog.unit_of(m.decl).source, *decl_span, "`forward` declares this shape", "");
         ch.report(d);
     }
     out.forward.map(|(_, v)| v).unwrap_or(Value::Unknown)

@@ -84,11 +84,60 @@ static SIGS: &[Sig] = &[
 
 /// Every builtin name.
 pub static NAMES: &[&str] = &[
-    "abs", "sign", "sqrt", "exp", "log", "sin", "cos", "tanh", "erf", "floor", "ceil", "round", "max", "min", "where",
-    "sum", "mean", "norm", "argmax", "global_norm", "global_sum", "zeros_like", "ones_like", "full_like", "fill", "eye", "randn",
-    "rand", "arange", "rows", "cols", "ndim", "numel", "size", "shape", "reshape", "flatten", "concat", "outer", "diag",
-    "trace", "triu", "tril", "kron", "svd", "left_singular", "qr", "eigh", "solve", "cholesky", "partition", "load",
-    "onehot", "initial",
+    "abs",
+    "sign",
+    "sqrt",
+    "exp",
+    "log",
+    "sin",
+    "cos",
+    "tanh",
+    "erf",
+    "floor",
+    "ceil",
+    "round",
+    "max",
+    "min",
+    "where",
+    "sum",
+    "mean",
+    "norm",
+    "argmax",
+    "global_norm",
+    "global_sum",
+    "zeros_like",
+    "ones_like",
+    "full_like",
+    "fill",
+    "eye",
+    "randn",
+    "rand",
+    "arange",
+    "rows",
+    "cols",
+    "ndim",
+    "numel",
+    "size",
+    "shape",
+    "reshape",
+    "flatten",
+    "concat",
+    "outer",
+    "diag",
+    "trace",
+    "triu",
+    "tril",
+    "kron",
+    "svd",
+    "left_singular",
+    "qr",
+    "eigh",
+    "solve",
+    "cholesky",
+    "partition",
+    "load",
+    "onehot",
+    "initial",
 ];
 
 /// The builtin of this name, if any.
@@ -108,13 +157,21 @@ fn bind(ch: &mut Checker, f: &Frame, s: &Sig, args: &[ArgVal], span: Span) -> Op
                     next += 1;
                 }
                 if next >= out.len() {
-                    ch.report(Diagnostic::error(
-                        codes::TOO_MANY_ARGS,
-                        &f.source,
-                        a.span,
-                        format!("`{}` takes at most {} argument{}", s.name, s.params.len(), if s.params.len() == 1 { "" } else { "s" }),
-                        "unexpected argument",
-                    ).with_help(format!("`{}({})`", s.name, s.params.join(", "))));
+                    ch.report(
+                        Diagnostic::error(
+                            codes::TOO_MANY_ARGS,
+                            &f.source,
+                            a.span,
+                            format!(
+                                "`{}` takes at most {} argument{}",
+                                s.name,
+                                s.params.len(),
+                                if s.params.len() == 1 { "" } else { "s" }
+                            ),
+                            "unexpected argument",
+                        )
+                        .with_help(format!("`{}({})`", s.name, s.params.join(", "))),
+                    );
                     ok = false;
                     continue;
                 }
@@ -126,8 +183,14 @@ fn bind(ch: &mut Checker, f: &Frame, s: &Sig, args: &[ArgVal], span: Span) -> Op
                     let help = did_you_mean(&n.name, s.params.iter().copied())
                         .unwrap_or_else(|| format!("`{}({})`", s.name, s.params.join(", ")));
                     ch.report(
-                        Diagnostic::error(codes::UNKNOWN_KEYWORD, &f.source, n.span, format!("`{}` has no parameter `{}`", s.name, n.name), "unknown parameter")
-                            .with_help(help),
+                        Diagnostic::error(
+                            codes::UNKNOWN_KEYWORD,
+                            &f.source,
+                            n.span,
+                            format!("`{}` has no parameter `{}`", s.name, n.name),
+                            "unknown parameter",
+                        )
+                        .with_help(help),
                     );
                     ok = false;
                     continue;
@@ -135,17 +198,30 @@ fn bind(ch: &mut Checker, f: &Frame, s: &Sig, args: &[ArgVal], span: Span) -> Op
             },
         };
         if out[i].is_some() {
-            ch.report(Diagnostic::error(codes::DUPLICATE_ARG, &f.source, a.span, format!("`{}` is given twice", s.params[i]), "given again"));
+            ch.report(Diagnostic::error(
+                codes::DUPLICATE_ARG,
+                &f.source,
+                a.span,
+                format!("`{}` is given twice", s.params[i]),
+                "given again",
+            ));
             ok = false;
             continue;
         }
         out[i] = Some((a.value.clone(), a.span));
     }
-    let missing: Vec<&str> = s.params[..s.required].iter().zip(&out).filter(|(_, v)| v.is_none()).map(|(p, _)| *p).collect();
+    let missing: Vec<&str> =
+        s.params[..s.required].iter().zip(&out).filter(|(_, v)| v.is_none()).map(|(p, _)| *p).collect();
     if !missing.is_empty() {
         ch.report(
-            Diagnostic::error(codes::MISSING_ARG, &f.source, span, format!("`{}` needs `{}`", s.name, missing.join("`, `")), "missing arguments")
-                .with_help(format!("`{}({})`", s.name, s.params.join(", "))),
+            Diagnostic::error(
+                codes::MISSING_ARG,
+                &f.source,
+                span,
+                format!("`{}` needs `{}`", s.name, missing.join("`, `")),
+                "missing arguments",
+            )
+            .with_help(format!("`{}({})`", s.name, s.params.join(", "))),
         );
         ok = false;
     }
@@ -230,7 +306,13 @@ pub fn call(ch: &mut Checker, f: &mut Frame, name: &'static str, args: &[ArgVal]
             if name == "initial" {
                 if let Some((v, sp)) = &a[0] {
                     if !matches!(v, Value::Param { .. } | Value::Unknown) {
-                        ch.err(f, codes::TYPE_MISMATCH, *sp, format!("`initial` takes a model parameter, not {}", v.describe()), "not a parameter");
+                        ch.err(
+                            f,
+                            codes::TYPE_MISMATCH,
+                            *sp,
+                            format!("`initial` takes a model parameter, not {}", v.describe()),
+                            "not a parameter",
+                        );
                     }
                 }
             }
@@ -241,7 +323,13 @@ pub fn call(ch: &mut Checker, f: &mut Frame, name: &'static str, args: &[ArgVal]
                 Some(d) => Value::tensor(Shape::Dims(d)),
                 None if matches!(v, Value::List(None) | Value::Unknown) => Value::Tensor(Shape::Any(None), Elem::Float),
                 None => {
-                    ch.err(f, codes::TYPE_MISMATCH, *sp, format!("`{name}` takes a shape list like `[3, 4]`, not {}", v.describe()), "not a shape");
+                    ch.err(
+                        f,
+                        codes::TYPE_MISMATCH,
+                        *sp,
+                        format!("`{name}` takes a shape list like `[3, 4]`, not {}", v.describe()),
+                        "not a shape",
+                    );
                     Value::Unknown
                 }
             },
@@ -266,27 +354,43 @@ pub fn call(ch: &mut Checker, f: &mut Frame, name: &'static str, args: &[ArgVal]
                 let (before, after) = (count(old), count(&d));
                 if let (Dim::Known(p), Dim::Known(q)) = (&before, &after) {
                     if p != q {
-                        ch.err(f, codes::SHAPE_MISMATCH, *sp, format!("cannot reshape {} ({p} elements) to {} ({q} elements)", Shape::Dims(old.clone()), Shape::Dims(d.clone())), "element counts differ");
+                        ch.err(
+                            f,
+                            codes::SHAPE_MISMATCH,
+                            *sp,
+                            format!(
+                                "cannot reshape {} ({p} elements) to {} ({q} elements)",
+                                Shape::Dims(old.clone()),
+                                Shape::Dims(d.clone())
+                            ),
+                            "element counts differ",
+                        );
                     }
                 }
             }
             Value::tensor(Shape::Dims(d))
         }
         "flatten" => match numeric(ch, f, name, &a[0]) {
-            Some(Shape::Dims(d)) => Value::tensor(Shape::Dims(vec![d.iter().fold(Dim::Known(1), |acc, x| Dim::apply(DimOp::Mul, &acc, x))])),
+            Some(Shape::Dims(d)) => {
+                Value::tensor(Shape::Dims(vec![d.iter().fold(Dim::Known(1), |acc, x| Dim::apply(DimOp::Mul, &acc, x))]))
+            }
             Some(_) => Value::tensor(Shape::Dims(vec![Dim::Any])),
             None => Value::Unknown,
         },
         "concat" => concat(ch, f, &a),
         "outer" => {
-            let (Some(x), Some(y)) = (numeric(ch, f, name, &a[0]), numeric(ch, f, name, &a[1])) else { return Value::Unknown };
+            let (Some(x), Some(y)) = (numeric(ch, f, name, &a[0]), numeric(ch, f, name, &a[1])) else {
+                return Value::Unknown;
+            };
             expect_rank(ch, f, &a[0], 1, name);
             expect_rank(ch, f, &a[1], 1, name);
             Value::tensor(Shape::Dims(vec![first_dim(&x), first_dim(&y)]))
         }
         "diag" => match numeric(ch, f, name, &a[0]) {
             Some(Shape::Dims(d)) if d.len() == 1 => Value::tensor(Shape::Dims(vec![d[0].clone(), d[0].clone()])),
-            Some(Shape::Dims(d)) if d.len() == 2 => Value::tensor(Shape::Dims(vec![Dim::apply(DimOp::Min, &d[0], &d[1])])),
+            Some(Shape::Dims(d)) if d.len() == 2 => {
+                Value::tensor(Shape::Dims(vec![Dim::apply(DimOp::Min, &d[0], &d[1])]))
+            }
             Some(Shape::Dims(_)) => {
                 expect_rank(ch, f, &a[0], 2, name);
                 Value::Unknown
@@ -295,7 +399,9 @@ pub fn call(ch: &mut Checker, f: &mut Frame, name: &'static str, args: &[ArgVal]
             None => Value::Unknown,
         },
         "kron" => {
-            let (Some(x), Some(y)) = (numeric(ch, f, name, &a[0]), numeric(ch, f, name, &a[1])) else { return Value::Unknown };
+            let (Some(x), Some(y)) = (numeric(ch, f, name, &a[0]), numeric(ch, f, name, &a[1])) else {
+                return Value::Unknown;
+            };
             match (x, y) {
                 (Shape::Dims(p), Shape::Dims(q)) if p.len() == q.len() => {
                     Value::tensor(Shape::Dims(p.iter().zip(&q).map(|(a, b)| Dim::apply(DimOp::Mul, a, b)).collect()))
@@ -307,13 +413,20 @@ pub fn call(ch: &mut Checker, f: &mut Frame, name: &'static str, args: &[ArgVal]
         "partition" => {
             for (v, sp) in a.iter().flatten() {
                 if !matches!(v, Value::Rule(_) | Value::Unknown | Value::Callable(_)) {
-                    ch.err(f, codes::TYPE_MISMATCH, *sp, format!("`partition` routes to rules, found {}", v.describe()), "expected a rule");
+                    ch.err(
+                        f,
+                        codes::TYPE_MISMATCH,
+                        *sp,
+                        format!("`partition` routes to rules, found {}", v.describe()),
+                        "expected a rule",
+                    );
                 }
             }
             let mut args = Bound::new();
             for (p, v) in s.params.iter().zip(&a) {
                 if let Some((v, sp)) = v {
-                    let v = super::args::coerce(ch, f, super::value::Ty::Rule, v.clone(), *sp).unwrap_or(Value::Unknown);
+                    let v =
+                        super::args::coerce(ch, f, super::value::Ty::Rule, v.clone(), *sp).unwrap_or(Value::Unknown);
                     args.insert(p.to_string(), v);
                 }
             }
@@ -372,19 +485,37 @@ fn expect_rank(ch: &mut Checker, f: &Frame, a: &Option<(Value, Span)>, rank: usi
     match v.shape().and_then(|s| s.rank()) {
         Some(r) if r != rank => {
             let what = if rank == 1 { "a vector" } else { "a matrix" };
-            ch.err(f, codes::RANK_MISMATCH, *sp, format!("`{name}` takes {what}, found {}", v.describe()), format!("rank {r}"));
+            ch.err(
+                f,
+                codes::RANK_MISMATCH,
+                *sp,
+                format!("`{name}` takes {what}, found {}", v.describe()),
+                format!("rank {r}"),
+            );
             false
         }
         _ => true,
     }
 }
 
-fn reduce(ch: &mut Checker, f: &Frame, shape: &Shape, axis: Option<&(Value, Span)>, keep: Option<&(Value, Span)>) -> Value {
+fn reduce(
+    ch: &mut Checker,
+    f: &Frame,
+    shape: &Shape,
+    axis: Option<&(Value, Span)>,
+    keep: Option<&(Value, Span)>,
+) -> Value {
     let keepdims = match keep {
         Some((Value::Bool(Some(b)), _)) => *b,
         Some((Value::Bool(None) | Value::Unknown, _)) | None => false,
         Some((other, sp)) => {
-            ch.err(f, codes::TYPE_MISMATCH, *sp, format!("`keepdims` is a bool, found {}", other.describe()), "not a bool");
+            ch.err(
+                f,
+                codes::TYPE_MISMATCH,
+                *sp,
+                format!("`keepdims` is a bool, found {}", other.describe()),
+                "not a bool",
+            );
             false
         }
     };
@@ -400,10 +531,18 @@ fn reduce(ch: &mut Checker, f: &Frame, shape: &Shape, axis: Option<&(Value, Span
     };
     let axes: Vec<i64> = match axis {
         Value::Int(Dim::Known(a)) => vec![*a],
-        Value::List(Some(items)) if items.iter().all(|i| i.as_int().is_some()) => items.iter().filter_map(Value::as_int).collect(),
+        Value::List(Some(items)) if items.iter().all(|i| i.as_int().is_some()) => {
+            items.iter().filter_map(Value::as_int).collect()
+        }
         Value::Int(_) | Value::Unknown | Value::List(_) => return Value::Tensor(Shape::Any(None), Elem::Float),
         other => {
-            ch.err(f, codes::TYPE_MISMATCH, *asp, format!("`axis` is an int or a list of ints, found {}", other.describe()), "not an axis");
+            ch.err(
+                f,
+                codes::TYPE_MISMATCH,
+                *asp,
+                format!("`axis` is an int or a list of ints, found {}", other.describe()),
+                "not an axis",
+            );
             return Value::Unknown;
         }
     };
@@ -442,7 +581,13 @@ fn shape_query(ch: &mut Checker, f: &Frame, name: &str, a: &[Option<(Value, Span
         "shape" => Value::List(Some(d.into_iter().map(Value::Int).collect())),
         "rows" | "cols" => {
             if n < 2 {
-                ch.err(f, codes::RANK_MISMATCH, a[0].as_ref().map_or(Span::default(), |x| x.1), format!("`{name}` needs a matrix, found rank {n}"), "not a matrix");
+                ch.err(
+                    f,
+                    codes::RANK_MISMATCH,
+                    a[0].as_ref().map_or(Span::default(), |x| x.1),
+                    format!("`{name}` needs a matrix, found rank {n}"),
+                    "not a matrix",
+                );
                 return Value::Int(Dim::Any);
             }
             Value::Int(if name == "rows" { d[n - 2].clone() } else { d[n - 1].clone() })
@@ -451,7 +596,13 @@ fn shape_query(ch: &mut Checker, f: &Frame, name: &str, a: &[Option<(Value, Span
             Some(k) => {
                 let i = if k < 0 { n as i64 + k } else { k };
                 if i < 0 || i >= n as i64 {
-                    ch.err(f, codes::OUT_OF_BOUNDS, a[1].as_ref().map_or(Span::default(), |x| x.1), format!("axis {k} is outside a tensor of rank {n}"), "no such axis");
+                    ch.err(
+                        f,
+                        codes::OUT_OF_BOUNDS,
+                        a[1].as_ref().map_or(Span::default(), |x| x.1),
+                        format!("axis {k} is outside a tensor of rank {n}"),
+                        "no such axis",
+                    );
                     Value::Int(Dim::Any)
                 } else {
                     Value::Int(d[i as usize].clone())
@@ -492,12 +643,23 @@ fn linalg(ch: &mut Checker, f: &Frame, name: &str, a: &[Option<(Value, Span)>]) 
             ])
         }
         "left_singular" => Value::tensor(Shape::Dims(vec![m, rank.unwrap_or(Dim::Any)])),
-        "qr" => Value::Tuple(vec![Value::tensor(Shape::Dims(vec![m, k.clone()])), Value::tensor(Shape::Dims(vec![k, n]))]),
+        "qr" => {
+            Value::Tuple(vec![Value::tensor(Shape::Dims(vec![m, k.clone()])), Value::tensor(Shape::Dims(vec![k, n]))])
+        }
         "eigh" => {
             if !m.compatible(&n) {
-                ch.err(f, codes::SHAPE_MISMATCH, a[0].as_ref().map_or(Span::default(), |x| x.1), format!("`eigh` needs a square matrix, found {shape}"), "not square");
+                ch.err(
+                    f,
+                    codes::SHAPE_MISMATCH,
+                    a[0].as_ref().map_or(Span::default(), |x| x.1),
+                    format!("`eigh` needs a square matrix, found {shape}"),
+                    "not square",
+                );
             }
-            Value::Tuple(vec![Value::tensor(Shape::Dims(vec![n.clone()])), Value::tensor(Shape::Dims(vec![n.clone(), n]))])
+            Value::Tuple(vec![
+                Value::tensor(Shape::Dims(vec![n.clone()])),
+                Value::tensor(Shape::Dims(vec![n.clone(), n])),
+            ])
         }
         _ => {
             // solve(a, b): a is square, b's leading dimension matches.
@@ -507,8 +669,14 @@ fn linalg(ch: &mut Checker, f: &Frame, name: &str, a: &[Option<(Value, Span)>]) 
                     if !bd[0].compatible(&m) {
                         let (_, sb) = b.as_ref().map_or((Value::Unknown, Span::default()), |x| x.clone());
                         ch.report(
-                            Diagnostic::error(codes::SHAPE_MISMATCH, &f.source, sb, format!("`solve` of a {shape} system with a right side of {}", Shape::Dims(bd.clone())), "rows differ")
-                                .with_label(a[0].as_ref().map_or(Span::default(), |x| x.1), format!("{shape}")),
+                            Diagnostic::error(
+                                codes::SHAPE_MISMATCH,
+                                &f.source,
+                                sb,
+                                format!("`solve` of a {shape} system with a right side of {}", Shape::Dims(bd.clone())),
+                                "rows differ",
+                            )
+                            .with_label(a[0].as_ref().map_or(Span::default(), |x| x.1), format!("{shape}")),
                         );
                     }
                     Value::tensor(Shape::Dims(bd))
@@ -524,7 +692,13 @@ fn load(ch: &mut Checker, f: &Frame, a: &[Option<(Value, Span)>]) -> Value {
     let Some((v, sp)) = &a[0] else { return Value::Unknown };
     let Value::Str(Some(path)) = v else {
         if !matches!(v, Value::Str(None) | Value::Unknown) {
-            ch.err(f, codes::TYPE_MISMATCH, *sp, format!("`load` takes a file path, not {}", v.describe()), "not a string");
+            ch.err(
+                f,
+                codes::TYPE_MISMATCH,
+                *sp,
+                format!("`load` takes a file path, not {}", v.describe()),
+                "not a string",
+            );
         }
         return Value::List(None);
     };
@@ -534,8 +708,14 @@ fn load(ch: &mut Checker, f: &Frame, a: &[Option<(Value, Span)>]) -> Value {
     let ext = std::path::Path::new(path).extension().and_then(|e| e.to_str()).unwrap_or("");
     if !matches!(ext, "npy" | "npz" | "csv") {
         ch.report(
-            Diagnostic::error(codes::BAD_FILE, &f.source, *sp, format!("cannot load `{path}`: unsupported format"), "not .npy, .npz or .csv")
-                .with_help("save the data as .npy, .npz or .csv"),
+            Diagnostic::error(
+                codes::BAD_FILE,
+                &f.source,
+                *sp,
+                format!("cannot load `{path}`: unsupported format"),
+                "not .npy, .npz or .csv",
+            )
+            .with_help("save the data as .npy, .npz or .csv"),
         );
         return Value::List(None);
     }
@@ -543,13 +723,28 @@ fn load(ch: &mut Checker, f: &Frame, a: &[Option<(Value, Span)>]) -> Value {
     let full = base.join(path);
     if !full.is_file() {
         ch.report(
-            Diagnostic::error(codes::BAD_FILE, &f.source, *sp, format!("data file `{path}` not found"), format!("looked for {}", full.display()))
-                .with_help("paths are relative to the experiment's file"),
+            Diagnostic::error(
+                codes::BAD_FILE,
+                &f.source,
+                *sp,
+                format!("data file `{path}` not found"),
+                format!("looked for {}", full.display()),
+            )
+            .with_help("paths are relative to the experiment's file"),
         );
     } else if let Some(why) = malformed(&full, ext) {
         ch.report(
-            Diagnostic::error(codes::BAD_FILE, &f.source, *sp, format!("data file `{path}` is malformed: {why}"), "not a valid data file")
-                .with_help(format!("write it with numpy (`np.save`, `np.savez`) or as comma-separated text; found at {}", full.display())),
+            Diagnostic::error(
+                codes::BAD_FILE,
+                &f.source,
+                *sp,
+                format!("data file `{path}` is malformed: {why}"),
+                "not a valid data file",
+            )
+            .with_help(format!(
+                "write it with numpy (`np.save`, `np.savez`) or as comma-separated text; found at {}",
+                full.display()
+            )),
         );
     }
     Value::List(None)
@@ -562,10 +757,14 @@ fn malformed(path: &std::path::Path, ext: &str) -> Option<String> {
     let n = std::fs::File::open(path).and_then(|mut fh| fh.read(&mut head)).ok()?;
     let head = &head[..n];
     match ext {
-        "npz" if !head.starts_with(b"PK\x03\x04") && !head.starts_with(b"PK\x05\x06") => Some("an .npz file is a zip archive".into()),
+        "npz" if !head.starts_with(b"PK\x03\x04") && !head.starts_with(b"PK\x05\x06") => {
+            Some("an .npz file is a zip archive".into())
+        }
         "npy" if !head.starts_with(b"\x93NUMPY") => Some("an .npy file starts with the NumPy magic string".into()),
         // A multi-byte character cut at the 512th byte is not an error (`error_len` is `None`).
-        "csv" if std::str::from_utf8(head).is_err_and(|e| e.error_len().is_some()) => Some("a .csv file is text".into()),
+        "csv" if std::str::from_utf8(head).is_err_and(|e| e.error_len().is_some()) => {
+            Some("a .csv file is text".into())
+        }
         _ => None,
     }
 }
@@ -576,7 +775,13 @@ fn concat(ch: &mut Checker, f: &Frame, a: &[Option<(Value, Span)>]) -> Value {
         Value::List(Some(items)) | Value::Tuple(items) => items.clone(),
         Value::List(None) | Value::Unknown => return Value::Tensor(Shape::Any(None), Elem::Float),
         other => {
-            ch.err(f, codes::TYPE_MISMATCH, *sp, format!("`concat` takes a list of tensors, not {}", other.describe()), "not a list");
+            ch.err(
+                f,
+                codes::TYPE_MISMATCH,
+                *sp,
+                format!("`concat` takes a list of tensors, not {}", other.describe()),
+                "not a list",
+            );
             return Value::Unknown;
         }
     };
@@ -586,7 +791,13 @@ fn concat(ch: &mut Checker, f: &Frame, a: &[Option<(Value, Span)>]) -> Value {
         let Some(Shape::Dims(d)) = it.shape() else { return Value::Tensor(Shape::Any(None), Elem::Float) };
         let k = if axis < 0 { d.len() as i64 + axis } else { axis };
         if k < 0 || k as usize >= d.len() {
-            ch.err(f, codes::OUT_OF_BOUNDS, *sp, format!("axis {axis} is outside a tensor of rank {}", d.len()), "no such axis");
+            ch.err(
+                f,
+                codes::OUT_OF_BOUNDS,
+                *sp,
+                format!("axis {axis} is outside a tensor of rank {}", d.len()),
+                "no such axis",
+            );
             return Value::Unknown;
         }
         let k = k as usize;
@@ -594,9 +805,20 @@ fn concat(ch: &mut Checker, f: &Frame, a: &[Option<(Value, Span)>]) -> Value {
             None => d,
             Some(acc) => {
                 let same_rank = acc.len() == d.len();
-                let others_match = same_rank && acc.iter().zip(&d).enumerate().all(|(i, (x, y))| i == k || x.compatible(y));
+                let others_match =
+                    same_rank && acc.iter().zip(&d).enumerate().all(|(i, (x, y))| i == k || x.compatible(y));
                 if !others_match {
-                    ch.err(f, codes::SHAPE_MISMATCH, *sp, format!("`concat` along axis {axis}: shapes {} and {} differ elsewhere", Shape::Dims(acc), Shape::Dims(d)), "shapes differ");
+                    ch.err(
+                        f,
+                        codes::SHAPE_MISMATCH,
+                        *sp,
+                        format!(
+                            "`concat` along axis {axis}: shapes {} and {} differ elsewhere",
+                            Shape::Dims(acc),
+                            Shape::Dims(d)
+                        ),
+                        "shapes differ",
+                    );
                     return Value::Unknown;
                 }
                 let mut acc = acc;

@@ -182,7 +182,14 @@ impl<'p> Checker<'p> {
     }
 
     /// Shorthand for an error in the frame's file.
-    pub fn err(&mut self, f: &Frame, code: crate::diag::Code, span: Span, msg: impl Into<String>, label: impl Into<String>) {
+    pub fn err(
+        &mut self,
+        f: &Frame,
+        code: crate::diag::Code,
+        span: Span,
+        msg: impl Into<String>,
+        label: impl Into<String>,
+    ) {
         let d = Diagnostic::error(code, &f.source, span, msg, label);
         self.report(d);
     }
@@ -271,8 +278,14 @@ impl<'p> Checker<'p> {
         self.expect_bool(f, &c, cond.span);
         let t = self.block_value(f, then);
         let Some(o) = otherwise else {
-            let d = Diagnostic::error(codes::BRANCH_MISMATCH, &f.source, span, "an `if` used as a value needs an `else`", "no `else` branch")
-                .with_help("add `else { ... }` with the value when the condition is false");
+            let d = Diagnostic::error(
+                codes::BRANCH_MISMATCH,
+                &f.source,
+                span,
+                "an `if` used as a value needs an `else`",
+                "no `else` branch",
+            )
+            .with_help("add `else { ... }` with the value when the condition is false");
             self.report(d);
             return Value::Unknown;
         };
@@ -380,8 +393,14 @@ impl<'p> Checker<'p> {
                 _ => None,
             };
         }
-        let d = Diagnostic::error(codes::UNKNOWN_NAME, &f.source, span, format!("unknown name `{name}`"), "not found in this scope")
-            .with_help_opt(help);
+        let d = Diagnostic::error(
+            codes::UNKNOWN_NAME,
+            &f.source,
+            span,
+            format!("unknown name `{name}`"),
+            "not found in this scope",
+        )
+        .with_help_opt(help);
         self.report(d);
         Value::Unknown
     }
@@ -412,9 +431,8 @@ impl<'p> Checker<'p> {
             (UnaryOp::Neg, Value::Int(d)) => Value::Int(Dim::apply(DimOp::Sub, &Dim::Known(0), d)),
             (UnaryOp::Neg, Value::Float(x)) => Value::Float(x.map(|x| -x)),
             (UnaryOp::Neg, Value::Schedule(_)) => v,
-            (UnaryOp::Neg, Value::Tensor(s, Elem::Float | Elem::Int)) | (UnaryOp::Neg, Value::Param { shape: s, .. }) => {
-                Value::tensor(s.clone())
-            }
+            (UnaryOp::Neg, Value::Tensor(s, Elem::Float | Elem::Int))
+            | (UnaryOp::Neg, Value::Param { shape: s, .. }) => Value::tensor(s.clone()),
             (UnaryOp::Not, Value::Bool(b)) => Value::Bool(b.map(|b| !b)),
             (UnaryOp::Not, Value::Tensor(s, Elem::Bool)) => Value::Tensor(s.clone(), Elem::Bool),
             _ => {
@@ -451,7 +469,9 @@ impl<'p> Checker<'p> {
                         (Some(x), Some(y), _) => Some(*x || *y),
                         _ => None,
                     }),
-                    _ => self.broadcast(f, op_span, &a, sa, &b, sb).map_or(Value::Unknown, |s| Value::Tensor(s, Elem::Bool)),
+                    _ => self
+                        .broadcast(f, op_span, &a, sa, &b, sb)
+                        .map_or(Value::Unknown, |s| Value::Tensor(s, Elem::Bool)),
                 }
             }
             BinOp::MatMul => {
@@ -470,9 +490,15 @@ impl<'p> Checker<'p> {
                                 format!("matrix product of {x} and {y}: inner dimensions {left} and {right} differ")
                             }
                             ShapeError::Rank { .. } => "`@` needs vectors or matrices, not scalars".to_string(),
-                            ShapeError::Broadcast { .. } => format!("matrix product of {x} and {y}: batch dimensions differ"),
+                            ShapeError::Broadcast { .. } => {
+                                format!("matrix product of {x} and {y}: batch dimensions differ")
+                            }
                         };
-                        let code = if matches!(e, ShapeError::Rank { .. }) { codes::RANK_MISMATCH } else { codes::MATMUL_SHAPE };
+                        let code = if matches!(e, ShapeError::Rank { .. }) {
+                            codes::RANK_MISMATCH
+                        } else {
+                            codes::MATMUL_SHAPE
+                        };
                         let help = match (&e, &x, &y) {
                             (ShapeError::Contract { .. }, Shape::Dims(l), Shape::Dims(r))
                                 if l.len() == 2 && r.len() == 2 && l[1].compatible(&r[1]) =>
@@ -518,12 +544,21 @@ impl<'p> Checker<'p> {
         }
         // Arithmetic on schedules builds a schedule (`0.5 * cosine(...)`).
         if !comparison && (matches!(a, Value::Schedule(_)) || matches!(b, Value::Schedule(_))) {
-            let s = if let Value::Schedule(s) = &a { s.clone() } else if let Value::Schedule(s) = &b { s.clone() } else { unreachable!() };
+            let s = if let Value::Schedule(s) = &a {
+                s.clone()
+            } else if let Value::Schedule(s) = &b {
+                s.clone()
+            } else {
+                unreachable!()
+            };
             if a.shape().is_some_and(|x| x.is_scalar()) && b.shape().is_some_and(|x| x.is_scalar()) {
                 return Value::Schedule(s);
             }
         }
-        if op == BinOp::Div && (b.as_f64() == Some(0.0)) && (a.as_f64().is_some() || matches!(a, Value::Int(_) | Value::Float(_))) {
+        if op == BinOp::Div
+            && (b.as_f64() == Some(0.0))
+            && (a.as_f64().is_some() || matches!(a, Value::Int(_) | Value::Float(_)))
+        {
             let d = Diagnostic::error(codes::DIVISION_BY_ZERO, &f.source, sb, "division by zero", "this is zero");
             self.report(d);
             return Value::Unknown;
@@ -536,9 +571,9 @@ impl<'p> Checker<'p> {
                     BinOp::Sub => Value::Int(Dim::apply(DimOp::Sub, x, y)),
                     BinOp::Mul => Value::Int(Dim::apply(DimOp::Mul, x, y)),
                     BinOp::Pow => match (x, y) {
-                        (Dim::Known(x), Dim::Known(y)) if *y >= 0 && *y < 64 => {
-                            x.checked_pow(*y as u32).map_or(Value::Float(Some((*x as f64).powf(*y as f64))), |v| Value::Int(Dim::Known(v)))
-                        }
+                        (Dim::Known(x), Dim::Known(y)) if *y >= 0 && *y < 64 => x
+                            .checked_pow(*y as u32)
+                            .map_or(Value::Float(Some((*x as f64).powf(*y as f64))), |v| Value::Int(Dim::Known(v))),
                         (Dim::Known(x), Dim::Known(y)) => Value::Float(Some((*x as f64).powf(*y as f64))),
                         _ => Value::Float(None),
                     },
@@ -563,8 +598,10 @@ impl<'p> Checker<'p> {
         match self.broadcast(f, op_span, &a, sa, &b, sb) {
             Some(s) if comparison => Value::Tensor(s, Elem::Bool),
             Some(s) => {
-                let int = matches!((&a, &b), (Value::Tensor(_, Elem::Int) | Value::Int(_), Value::Tensor(_, Elem::Int) | Value::Int(_)))
-                    && matches!(op, BinOp::Add | BinOp::Sub | BinOp::Mul);
+                let int = matches!(
+                    (&a, &b),
+                    (Value::Tensor(_, Elem::Int) | Value::Int(_), Value::Tensor(_, Elem::Int) | Value::Int(_))
+                ) && matches!(op, BinOp::Add | BinOp::Sub | BinOp::Mul);
                 if int {
                     Value::Tensor(s, Elem::Int)
                 } else {
@@ -626,7 +663,13 @@ impl<'p> Checker<'p> {
                         let n = list.len() as i64;
                         let j = if *i < 0 { n + i } else { *i };
                         if j < 0 || j >= n {
-                            self.err(f, codes::OUT_OF_BOUNDS, span, format!("index {i} is outside a list of {n}"), "out of bounds");
+                            self.err(
+                                f,
+                                codes::OUT_OF_BOUNDS,
+                                span,
+                                format!("index {i} is outside a list of {n}"),
+                                "out of bounds",
+                            );
                             Value::Unknown
                         } else {
                             list[j as usize].clone()
@@ -661,7 +704,13 @@ impl<'p> Checker<'p> {
                         IndexItem::At(e) => {
                             if let (Some(Value::Int(Dim::Known(i))), Dim::Known(n)) = (val, &dims[k]) {
                                 if *i >= *n || *i < -*n {
-                                    self.err(f, codes::OUT_OF_BOUNDS, e.span, format!("index {i} is outside a dimension of size {n}"), "out of bounds");
+                                    self.err(
+                                        f,
+                                        codes::OUT_OF_BOUNDS,
+                                        e.span,
+                                        format!("index {i} is outside a dimension of size {n}"),
+                                        "out of bounds",
+                                    );
                                 }
                             }
                             k += 1;
@@ -692,11 +741,15 @@ impl<'p> Checker<'p> {
         match &base {
             Value::Unknown => Value::Unknown,
             Value::Model(m) => match m.member(&name.name) {
-                Some(Member::Param(p)) => Value::Param { path: name.name.clone(), shape: p.shape.clone(), adapter_members: None },
-                Some(Member::Model(sub)) => Value::Model(sub.clone()),
-                Some(Member::Adapted { shape, members, .. }) => {
-                    Value::Param { path: name.name.clone(), shape: shape.clone(), adapter_members: Some(members.clone()) }
+                Some(Member::Param(p)) => {
+                    Value::Param { path: name.name.clone(), shape: p.shape.clone(), adapter_members: None }
                 }
+                Some(Member::Model(sub)) => Value::Model(sub.clone()),
+                Some(Member::Adapted { shape, members, .. }) => Value::Param {
+                    path: name.name.clone(),
+                    shape: shape.clone(),
+                    adapter_members: Some(members.clone()),
+                },
                 None => {
                     let names: Vec<&str> = m.members.iter().map(|(n, _)| n.as_str()).collect();
                     let help = did_you_mean(&name.name, names.iter().copied())
@@ -714,7 +767,11 @@ impl<'p> Checker<'p> {
                 }
             },
             Value::Param { path, adapter_members: Some(ms), .. } => match ms.get(&name.name) {
-                Some(p) => Value::Param { path: format!("{path}.{}", name.name), shape: p.shape.clone(), adapter_members: None },
+                Some(p) => Value::Param {
+                    path: format!("{path}.{}", name.name),
+                    shape: p.shape.clone(),
+                    adapter_members: None,
+                },
                 None => {
                     let help = did_you_mean(&name.name, ms.keys().map(String::as_str));
                     let d = Diagnostic::error(
@@ -759,7 +816,13 @@ impl<'p> Checker<'p> {
             Value::Schedule(_) => {
                 match args {
                     [a] if a.name.is_none() && matches!(a.value, Value::Int(_) | Value::Unknown) => {}
-                    _ => self.err(f, codes::TYPE_MISMATCH, span, "a schedule is evaluated at one step: `sched(step - 10)`", "expected one int"),
+                    _ => self.err(
+                        f,
+                        codes::TYPE_MISMATCH,
+                        span,
+                        "a schedule is evaluated at one step: `sched(step - 10)`",
+                        "expected one int",
+                    ),
                 }
                 Value::Float(None)
             }

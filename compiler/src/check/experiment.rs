@@ -38,7 +38,13 @@ pub fn check_experiment(ch: &mut Checker, id: DeclId) -> Outcome {
             }
             StmtKind::Assign { place, op, value, clauses } => {
                 if place.parts.len() > 1 || *op != AssignOp::Set {
-                    ch.err(&f, codes::NOT_ASSIGNABLE, place.span, format!("cannot assign to `{place}` with `{}`", op.as_str()), "not a binding");
+                    ch.err(
+                        &f,
+                        codes::NOT_ASSIGNABLE,
+                        place.span,
+                        format!("cannot assign to `{place}` with `{}`", op.as_str()),
+                        "not a binding",
+                    );
                     continue;
                 }
                 let name = &place.parts[0];
@@ -47,8 +53,14 @@ pub fn check_experiment(ch: &mut Checker, id: DeclId) -> Outcome {
                 if let Some(&setting) = SETTINGS.iter().find(|s| **s == name.name) {
                     if let Some(prev) = settings.insert(setting, s.span) {
                         ch.report(
-                            Diagnostic::error(codes::DUPLICATE_SETTING, &f.source, s.span, format!("`{setting}` is set twice"), "set again here")
-                                .with_label(prev, "first set here"),
+                            Diagnostic::error(
+                                codes::DUPLICATE_SETTING,
+                                &f.source,
+                                s.span,
+                                format!("`{setting}` is set twice"),
+                                "set again here",
+                            )
+                            .with_label(prev, "first set here"),
                         );
                         continue;
                     }
@@ -58,7 +70,10 @@ pub fn check_experiment(ch: &mut Checker, id: DeclId) -> Outcome {
                     if let Value::Model(m) = &v {
                         let mut params = Vec::new();
                         m.parameters("", &mut params);
-                        let list: Vec<String> = params.iter().map(|(p, i)| format!("{p}{}{}", i.shape, if i.trainable { "" } else { " frozen" })).collect();
+                        let list: Vec<String> = params
+                            .iter()
+                            .map(|(p, i)| format!("{p}{}{}", i.shape, if i.trainable { "" } else { " frozen" }))
+                            .collect();
                         out.notes.push(format!("model {} = {}: {}", name.name, m.name, list.join(", ")));
                     }
                 }
@@ -72,7 +87,13 @@ pub fn check_experiment(ch: &mut Checker, id: DeclId) -> Outcome {
                 has_optimize = true;
                 let r = ch.eval(&mut f, rule);
                 let Some(r) = super::args::coerce(ch, &mut f, Ty::Rule, r.clone(), rule.span) else {
-                    ch.err(&f, codes::TYPE_MISMATCH, rule.span, format!("`optimize ... with` takes a rule, found {}", r.describe()), "not a rule");
+                    ch.err(
+                        &f,
+                        codes::TYPE_MISMATCH,
+                        rule.span,
+                        format!("`optimize ... with` takes a rule, found {}", r.describe()),
+                        "not a rule",
+                    );
                     continue;
                 };
                 let mut names = Vec::new();
@@ -95,13 +116,23 @@ pub fn check_experiment(ch: &mut Checker, id: DeclId) -> Outcome {
                         names.push(format!("{path}{}", info.shape));
                     }
                 }
-                out.notes.push(format!("optimize {} with {}", names.join(", "), &f.source.text[rule.span.start..rule.span.end]));
+                out.notes.push(format!(
+                    "optimize {} with {}",
+                    names.join(", "),
+                    &f.source.text[rule.span.start..rule.span.end]
+                ));
             }
             StmtKind::Init { paths, init } => {
                 let v = ch.eval(&mut f, init);
                 let Some(Value::Init(a)) = super::args::coerce(ch, &mut f, Ty::Init, v.clone(), init.span) else {
                     if !matches!(v, Value::Unknown) {
-                        ch.err(&f, codes::TYPE_MISMATCH, init.span, format!("`init ... with` takes an init, found {}", v.describe()), "not an init");
+                        ch.err(
+                            &f,
+                            codes::TYPE_MISMATCH,
+                            init.span,
+                            format!("`init ... with` takes an init, found {}", v.describe()),
+                            "not an init",
+                        );
                     }
                     continue;
                 };
@@ -125,13 +156,23 @@ pub fn check_experiment(ch: &mut Checker, id: DeclId) -> Outcome {
                     };
                     if !v.shape().is_some_and(|s| s.is_scalar() || s.rank().is_none()) || !v.is_numeric() {
                         ch.report(
-                            Diagnostic::error(codes::TYPE_MISMATCH, &f.source, e.span, format!("metric `{}` is {}, not a scalar", e.name.name, v.describe()), "not a scalar")
-                                .with_help("reduce it, e.g. with `norm(...)` or `mean(...)`"),
+                            Diagnostic::error(
+                                codes::TYPE_MISMATCH,
+                                &f.source,
+                                e.span,
+                                format!("metric `{}` is {}, not a scalar", e.name.name, v.describe()),
+                                "not a scalar",
+                            )
+                            .with_help("reduce it, e.g. with `norm(...)` or `mean(...)`"),
                         );
                     }
                     names.push(e.name.name.clone());
                 }
-                out.notes.push(format!("log every {}: {}", &f.source.text[every.span.start..every.span.end], names.join(", ")));
+                out.notes.push(format!(
+                    "log every {}: {}",
+                    &f.source.text[every.span.start..every.span.end],
+                    names.join(", ")
+                ));
             }
             StmtKind::Checkpoint { every } => {
                 let n = ch.eval(&mut f, every);
@@ -140,15 +181,26 @@ pub fn check_experiment(ch: &mut Checker, id: DeclId) -> Outcome {
             StmtKind::Sweep { axes } => {
                 if let Some(prev) = sweep_seen.replace(s.span) {
                     ch.report(
-                        Diagnostic::error(codes::DUPLICATE_SETTING, &f.source, s.span, "an experiment has one `sweep`", "second sweep")
-                            .with_label(prev, "first sweep")
-                            .with_help("list every axis in one `sweep a in [...], b in [...]`"),
+                        Diagnostic::error(
+                            codes::DUPLICATE_SETTING,
+                            &f.source,
+                            s.span,
+                            "an experiment has one `sweep`",
+                            "second sweep",
+                        )
+                        .with_label(prev, "first sweep")
+                        .with_help("list every axis in one `sweep a in [...], b in [...]`"),
                     );
                 }
                 let points = sweep(ch, &mut f, axes);
                 out.notes.push(format!("sweep {} points", points.map_or("?".into(), |p| p.to_string())));
             }
-            StmtKind::Let { .. } | StmtKind::Var { .. } | StmtKind::Repeat { .. } | StmtKind::For { .. } | StmtKind::If(_) | StmtKind::Return { .. } => {
+            StmtKind::Let { .. }
+            | StmtKind::Var { .. }
+            | StmtKind::Repeat { .. }
+            | StmtKind::For { .. }
+            | StmtKind::If(_)
+            | StmtKind::Return { .. } => {
                 let what = match &s.kind {
                     StmtKind::Let { .. } => "a destructuring or modified `let`",
                     StmtKind::Var { .. } => "`var`",
@@ -158,8 +210,14 @@ pub fn check_experiment(ch: &mut Checker, id: DeclId) -> Outcome {
                     _ => "`return`",
                 };
                 ch.report(
-                    Diagnostic::error(codes::MISPLACED_STMT, &f.source, s.span, format!("{what} cannot appear in an experiment"), "not allowed here")
-                        .with_help("an experiment declares bindings; compute values in a `fn` or with `let name = ...`"),
+                    Diagnostic::error(
+                        codes::MISPLACED_STMT,
+                        &f.source,
+                        s.span,
+                        format!("{what} cannot appear in an experiment"),
+                        "not allowed here",
+                    )
+                    .with_help("an experiment declares bindings; compute values in a `fn` or with `let name = ...`"),
                 );
             }
             _ => body::stmt(ch, &mut f, s),
@@ -176,11 +234,19 @@ pub fn check_experiment(ch: &mut Checker, id: DeclId) -> Outcome {
         missing.push("`optimize ... with ...`");
     }
     if !missing.is_empty() {
-        let mut d = Diagnostic::error(codes::MISSING_SETTING, &f.source, decl.name.span, format!("experiment `{}` needs {}", decl.name.name, missing.join(", ")), "incomplete")
-            .with_help("an experiment says what to minimize, for how many steps, and which rule trains which parameters");
+        let mut d = Diagnostic::error(
+            codes::MISSING_SETTING,
+            &f.source,
+            decl.name.span,
+            format!("experiment `{}` needs {}", decl.name.name, missing.join(", ")),
+            "incomplete",
+        )
+        .with_help("an experiment says what to minimize, for how many steps, and which rule trains which parameters");
         // A misspelt setting is bound as an ordinary name: point at it.
         for (name, local) in &f.scopes[0] {
-            if let Some(s) = SETTINGS.iter().find(|s| !settings.contains_key(**s) && did_you_mean(name, [**s]).is_some()) {
+            if let Some(s) =
+                SETTINGS.iter().find(|s| !settings.contains_key(**s) && did_you_mean(name, [**s]).is_some())
+            {
                 d = d.with_label(local.span, format!("did you mean `{s}`?"));
             }
         }
@@ -200,8 +266,14 @@ fn describe(v: &Value) -> String {
 
 fn bind(ch: &mut Checker, f: &mut Frame, name: &Ident, v: Value, kind: LocalKind) {
     if let Some(prev) = f.get(&name.name) {
-        let d = Diagnostic::error(codes::DUPLICATE_BINDING, &f.source, name.span, format!("`{}` is bound twice", name.name), "bound again here")
-            .with_label(prev.span, "first bound here");
+        let d = Diagnostic::error(
+            codes::DUPLICATE_BINDING,
+            &f.source,
+            name.span,
+            format!("`{}` is bound twice", name.name),
+            "bound again here",
+        )
+        .with_label(prev.span, "first bound here");
         ch.report(d);
         return;
     }
@@ -216,19 +288,35 @@ fn check_setting(ch: &mut Checker, f: &Frame, setting: &str, v: &Value, span: Sp
                 ch.err(f, codes::OUT_OF_RANGE, span, format!("`seed` must not be negative, found {n}"), "negative")
             }
             Value::Int(_) | Value::Unknown => {}
-            other => ch.err(f, codes::TYPE_MISMATCH, span, format!("`seed` is an int, found {}", other.describe()), "not an int"),
+            other => ch.err(
+                f,
+                codes::TYPE_MISMATCH,
+                span,
+                format!("`seed` is an int, found {}", other.describe()),
+                "not an int",
+            ),
         },
         "dtype" => match v {
             Value::Str(Some(s)) if s == "f32" || s == "f64" => {}
-            other => ch.report(
-                Diagnostic::error(codes::TYPE_MISMATCH, &f.source, span, format!("`dtype` is \"f32\" or \"f64\", found {}", describe(other)), "unknown dtype"),
-            ),
+            other => ch.report(Diagnostic::error(
+                codes::TYPE_MISMATCH,
+                &f.source,
+                span,
+                format!("`dtype` is \"f32\" or \"f64\", found {}", describe(other)),
+                "unknown dtype",
+            )),
         },
         _ => {
             if !v.is_numeric() || !v.shape().is_some_and(|s| s.is_scalar() || s.rank().is_none()) {
                 ch.report(
-                    Diagnostic::error(codes::TYPE_MISMATCH, &f.source, span, format!("the loss must be a scalar, found {}", v.describe()), "not a scalar")
-                        .with_help("reduce it, e.g. `mean(...)`, or use a loss such as `mse(pred, target)`"),
+                    Diagnostic::error(
+                        codes::TYPE_MISMATCH,
+                        &f.source,
+                        span,
+                        format!("the loss must be a scalar, found {}", v.describe()),
+                        "not a scalar",
+                    )
+                    .with_help("reduce it, e.g. `mean(...)`, or use a loss such as `mse(pred, target)`"),
                 );
             }
         }
@@ -244,8 +332,14 @@ fn apply_clauses(ch: &mut Checker, f: &mut Frame, v: Value, vspan: Span, clauses
                     Clause::With { span, .. } | Clause::Adapted { span, .. } => *span,
                 };
                 ch.report(
-                    Diagnostic::error(codes::TYPE_MISMATCH, &f.source, vspan, format!("only a model can be edited or adapted, not {}", v.describe()), "not a model")
-                        .with_label(span, "this clause"),
+                    Diagnostic::error(
+                        codes::TYPE_MISMATCH,
+                        &f.source,
+                        vspan,
+                        format!("only a model can be edited or adapted, not {}", v.describe()),
+                        "not a model",
+                    )
+                    .with_label(span, "this clause"),
                 );
             }
             return Value::Unknown;
@@ -257,10 +351,19 @@ fn apply_clauses(ch: &mut Checker, f: &mut Frame, v: Value, vspan: Span, clauses
                     let new = ch.eval(f, &e.value);
                     let Some(info) = member_param(ch, f, &model, &e.place) else { continue };
                     if let (Some(want), Some(got)) = (Some(info.shape.clone()), new.shape()) {
-                        if want.broadcast(&got).map_or(true, |b| b != want && b.rank().is_some() && want.rank().is_some()) {
+                        if want
+                            .broadcast(&got)
+                            .map_or(true, |b| b != want && b.rank().is_some() && want.rank().is_some())
+                        {
                             ch.report(
-                                Diagnostic::error(codes::SHAPE_MISMATCH, &f.source, e.value.span, format!("`{}` has shape {want}, the edit has shape {got}", e.place), format!("shape {got}"))
-                                    .with_label(e.place.span, format!("shape {want}")),
+                                Diagnostic::error(
+                                    codes::SHAPE_MISMATCH,
+                                    &f.source,
+                                    e.value.span,
+                                    format!("`{}` has shape {want}, the edit has shape {got}", e.place),
+                                    format!("shape {got}"),
+                                )
+                                .with_label(e.place.span, format!("shape {want}")),
                             );
                         }
                     }
@@ -268,9 +371,16 @@ fn apply_clauses(ch: &mut Checker, f: &mut Frame, v: Value, vspan: Span, clauses
             }
             Clause::Adapted { adapter, targets, .. } => {
                 let a = ch.eval(f, adapter);
-                let Some(Value::Adapter(applied)) = super::args::coerce(ch, f, Ty::Adapter, a.clone(), adapter.span) else {
+                let Some(Value::Adapter(applied)) = super::args::coerce(ch, f, Ty::Adapter, a.clone(), adapter.span)
+                else {
                     if !matches!(a, Value::Unknown) {
-                        ch.err(f, codes::TYPE_MISMATCH, adapter.span, format!("`adapted by` takes an adapter, found {}", a.describe()), "not an adapter");
+                        ch.err(
+                            f,
+                            codes::TYPE_MISMATCH,
+                            adapter.span,
+                            format!("`adapted by` takes an adapter, found {}", a.describe()),
+                            "not an adapter",
+                        );
                     }
                     continue;
                 };
@@ -294,10 +404,17 @@ fn apply_clauses(ch: &mut Checker, f: &mut Frame, v: Value, vspan: Span, clauses
                     let members = body::adapt(ch, f, &applied, info.shape.clone(), t.span);
                     if place.parts.len() == 1 {
                         if let Some(slot) = model.members.iter_mut().find(|(n, _)| *n == place.parts[0].name) {
-                            slot.1 = Member::Adapted { shape: info.shape.clone(), members, adapter: adapter_name.clone() };
+                            slot.1 =
+                                Member::Adapted { shape: info.shape.clone(), members, adapter: adapter_name.clone() };
                         }
                     } else {
-                        ch.err(f, codes::NO_SUCH_PARAM, t.span, "adapters apply to a model's own weights", "nested path");
+                        ch.err(
+                            f,
+                            codes::NO_SUCH_PARAM,
+                            t.span,
+                            "adapters apply to a model's own weights",
+                            "nested path",
+                        );
                     }
                 }
             }
@@ -314,14 +431,26 @@ fn member_param(ch: &mut Checker, f: &Frame, m: &ModelVal, place: &Place) -> Opt
         (Some(Member::Param(p)), 1) => Some(p.clone()),
         (Some(Member::Adapted { shape, .. }), 1) => Some(ParamInfo { shape: shape.clone(), trainable: false }),
         (Some(_), _) => {
-            ch.err(f, codes::NO_SUCH_PARAM, place.span, format!("`{place}` is not a parameter of `{}`", m.name), "not a parameter");
+            ch.err(
+                f,
+                codes::NO_SUCH_PARAM,
+                place.span,
+                format!("`{place}` is not a parameter of `{}`", m.name),
+                "not a parameter",
+            );
             None
         }
         (None, _) => {
             let help = did_you_mean(&name.name, m.members.iter().map(|(n, _)| n.as_str()));
             ch.report(
-                Diagnostic::error(codes::NO_SUCH_PARAM, &f.source, name.span, format!("model `{}` has no parameter `{}`", m.name, name.name), "no such parameter")
-                    .with_help_opt(help),
+                Diagnostic::error(
+                    codes::NO_SUCH_PARAM,
+                    &f.source,
+                    name.span,
+                    format!("model `{}` has no parameter `{}`", m.name, name.name),
+                    "no such parameter",
+                )
+                .with_help_opt(help),
             );
             None
         }
@@ -337,14 +466,26 @@ fn resolve(ch: &mut Checker, f: &Frame, p: &Path, trainable_only: bool) -> Vec<(
     let Some(local) = f.get(&root.name) else {
         let names: Vec<&str> = f.scopes.iter().flat_map(|s| s.keys().map(String::as_str)).collect();
         ch.report(
-            Diagnostic::error(codes::UNKNOWN_NAME, &f.source, root.span, format!("unknown model `{}`", root.name), "not bound in this experiment")
-                .with_help_opt(did_you_mean(&root.name, names)),
+            Diagnostic::error(
+                codes::UNKNOWN_NAME,
+                &f.source,
+                root.span,
+                format!("unknown model `{}`", root.name),
+                "not bound in this experiment",
+            )
+            .with_help_opt(did_you_mean(&root.name, names)),
         );
         return Vec::new();
     };
     let Value::Model(m) = &local.value else {
         if !matches!(local.value, Value::Unknown) {
-            ch.err(f, codes::NO_SUCH_PARAM, root.span, format!("`{}` is {}, not a model", root.name, local.value.describe()), "not a model");
+            ch.err(
+                f,
+                codes::NO_SUCH_PARAM,
+                root.span,
+                format!("`{}` is {}, not a model", root.name, local.value.describe()),
+                "not a model",
+            );
         }
         return Vec::new();
     };
@@ -366,12 +507,18 @@ fn resolve(ch: &mut Checker, f: &Frame, p: &Path, trainable_only: bool) -> Vec<(
         })
         .map(|(path, info)| (format!("{}.{path}", root.name), info.clone()))
         .collect();
-    let selected: Vec<(String, ParamInfo)> = if trainable_only { matched.iter().filter(|(_, i)| i.trainable).cloned().collect() } else { matched.clone() };
+    let selected: Vec<(String, ParamInfo)> =
+        if trainable_only { matched.iter().filter(|(_, i)| i.trainable).cloned().collect() } else { matched.clone() };
     if selected.is_empty() {
         let text = p.to_string();
         let frozen = !matched.is_empty();
-        let names: Vec<String> = all.iter().filter(|(_, i)| i.trainable || !trainable_only).map(|(n, _)| format!("{}.{n}", root.name)).collect();
-        let help = did_you_mean(&text, names.iter().map(String::as_str)).or_else(|| Some(format!("`{}` has: {}", root.name, names.join(", "))));
+        let names: Vec<String> = all
+            .iter()
+            .filter(|(_, i)| i.trainable || !trainable_only)
+            .map(|(n, _)| format!("{}.{n}", root.name))
+            .collect();
+        let help = did_you_mean(&text, names.iter().map(String::as_str))
+            .or_else(|| Some(format!("`{}` has: {}", root.name, names.join(", "))));
         ch.report(
             Diagnostic::error(
                 codes::NO_SUCH_PARAM,
@@ -386,18 +533,40 @@ fn resolve(ch: &mut Checker, f: &Frame, p: &Path, trainable_only: bool) -> Vec<(
     selected
 }
 
-fn data(ch: &mut Checker, f: &mut Frame, names: &[Ident], v: Value, span: Span, options: &[DataOption], out: &mut Outcome) {
+fn data(
+    ch: &mut Checker,
+    f: &mut Frame,
+    names: &[Ident],
+    v: Value,
+    span: Span,
+    options: &[DataOption],
+    out: &mut Outcome,
+) {
     let parts: Vec<Value> = match (&v, names.len()) {
         (Value::Tuple(t) | Value::List(Some(t)), n) if n > 1 => {
             if t.len() != n {
-                ch.err(f, codes::TUPLE_ARITY, span, format!("{n} names for data with {} parts", t.len()), format!("{} parts", t.len()));
+                ch.err(
+                    f,
+                    codes::TUPLE_ARITY,
+                    span,
+                    format!("{n} names for data with {} parts", t.len()),
+                    format!("{} parts", t.len()),
+                );
             }
             t.clone()
         }
-        (Value::List(None) | Value::Unknown, _) => vec![Value::Tensor(Shape::Any(None), super::value::Elem::Float); names.len()],
+        (Value::List(None) | Value::Unknown, _) => {
+            vec![Value::Tensor(Shape::Any(None), super::value::Elem::Float); names.len()]
+        }
         (v, 1) if v.is_numeric() => vec![v.clone()],
         (other, _) => {
-            ch.err(f, codes::TYPE_MISMATCH, span, format!("data must be tensors, found {}", other.describe()), "not data");
+            ch.err(
+                f,
+                codes::TYPE_MISMATCH,
+                span,
+                format!("data must be tensors, found {}", other.describe()),
+                "not data",
+            );
             vec![Value::Unknown; names.len()]
         }
     };
@@ -415,7 +584,13 @@ fn data(ch: &mut Checker, f: &mut Frame, names: &[Ident], v: Value, span: Span, 
                 let h = ch.eval(f, e);
                 if let Some(x) = h.as_f64() {
                     if x <= 0.0 || (x >= 1.0 && x.fract() != 0.0) {
-                        ch.err(f, codes::OUT_OF_RANGE, e.span, format!("`holdout` is a fraction in (0, 1) or a whole count, found {x}"), "out of range");
+                        ch.err(
+                            f,
+                            codes::OUT_OF_RANGE,
+                            e.span,
+                            format!("`holdout` is a fraction in (0, 1) or a whole count, found {x}"),
+                            "out of range",
+                        );
                     }
                 }
             }
@@ -429,17 +604,36 @@ fn sweep(ch: &mut Checker, f: &mut Frame, axes: &[SweepAxis]) -> Option<u64> {
     for a in axes {
         let known = f.get(&a.name.name).map(|l| l.kind);
         if known != Some(LocalKind::Let) && !["seed", "steps"].contains(&a.name.name.as_str()) {
-            let lets: Vec<&str> = f.scopes[0].iter().filter(|(_, l)| l.kind == LocalKind::Let).map(|(n, _)| n.as_str()).collect();
+            let lets: Vec<&str> =
+                f.scopes[0].iter().filter(|(_, l)| l.kind == LocalKind::Let).map(|(n, _)| n.as_str()).collect();
             if known.is_some() {
                 ch.report(
-                    Diagnostic::error(codes::UNKNOWN_NAME, &f.source, a.name.span, format!("cannot sweep `{}`: only `let` values are swept", a.name.name), "not a `let`")
-                        .with_help(format!("sweep a `let` that `{}` is built from, e.g. `let width = 64` used as `model(width)`", a.name.name)),
+                    Diagnostic::error(
+                        codes::UNKNOWN_NAME,
+                        &f.source,
+                        a.name.span,
+                        format!("cannot sweep `{}`: only `let` values are swept", a.name.name),
+                        "not a `let`",
+                    )
+                    .with_help(format!(
+                        "sweep a `let` that `{}` is built from, e.g. `let width = 64` used as `model(width)`",
+                        a.name.name
+                    )),
                 );
                 continue;
             }
             ch.report(
-                Diagnostic::error(codes::UNKNOWN_NAME, &f.source, a.name.span, format!("cannot sweep `{}`: it is not a `let` of this experiment", a.name.name), "not sweepable")
-                    .with_help(did_you_mean(&a.name.name, lets).unwrap_or_else(|| format!("declare it first: `let {} = ...`", a.name.name))),
+                Diagnostic::error(
+                    codes::UNKNOWN_NAME,
+                    &f.source,
+                    a.name.span,
+                    format!("cannot sweep `{}`: it is not a `let` of this experiment", a.name.name),
+                    "not sweepable",
+                )
+                .with_help(
+                    did_you_mean(&a.name.name, lets)
+                        .unwrap_or_else(|| format!("declare it first: `let {} = ...`", a.name.name)),
+                ),
             );
         }
         let n = match &a.values {
@@ -450,7 +644,13 @@ fn sweep(ch: &mut Checker, f: &mut Frame, axes: &[SweepAxis]) -> Option<u64> {
                 }
                 Value::List(Some(items)) => Some(items.len() as u64),
                 other => {
-                    ch.err(f, codes::TYPE_MISMATCH, e.span, format!("sweep values are a list, found {}", other.describe()), "not a list");
+                    ch.err(
+                        f,
+                        codes::TYPE_MISMATCH,
+                        e.span,
+                        format!("sweep values are a list, found {}", other.describe()),
+                        "not a list",
+                    );
                     None
                 }
             },
@@ -460,16 +660,34 @@ fn sweep(ch: &mut Checker, f: &mut Frame, axes: &[SweepAxis]) -> Option<u64> {
                     (Some(l), Some(h)) if h > l => match h.checked_sub(l) {
                         Some(n) if n <= 1_000_000 => Some(n as u64),
                         _ => {
-                            ch.err(f, codes::BAD_COUNT, lo.span.to(hi.span), format!("the range {l}..{h} is too large to sweep"), "more than a million points");
+                            ch.err(
+                                f,
+                                codes::BAD_COUNT,
+                                lo.span.to(hi.span),
+                                format!("the range {l}..{h} is too large to sweep"),
+                                "more than a million points",
+                            );
                             None
                         }
                     },
                     (Some(l), Some(h)) => {
-                        ch.err(f, codes::BAD_COUNT, lo.span.to(hi.span), format!("the range {l}..{h} is empty"), "empty range");
+                        ch.err(
+                            f,
+                            codes::BAD_COUNT,
+                            lo.span.to(hi.span),
+                            format!("the range {l}..{h} is empty"),
+                            "empty range",
+                        );
                         None
                     }
                     _ => {
-                        ch.err(f, codes::TYPE_MISMATCH, lo.span.to(hi.span), "a sweep range needs int bounds", "not ints");
+                        ch.err(
+                            f,
+                            codes::TYPE_MISMATCH,
+                            lo.span.to(hi.span),
+                            "a sweep range needs int bounds",
+                            "not ints",
+                        );
                         None
                     }
                 }

@@ -23,8 +23,14 @@ pub fn load_paths(paths: &[PathBuf]) -> (Program, Vec<Diagnostic>) {
             Err(e) => {
                 let src = Arc::new(SourceFile::new(p.display().to_string(), ""));
                 loader.diags.push(
-                    Diagnostic::error(codes::BAD_FILE, &src, Span::default(), format!("cannot read `{}`: {e}", p.display()), "")
-                        .with_help("check the path"),
+                    Diagnostic::error(
+                        codes::BAD_FILE,
+                        &src,
+                        Span::default(),
+                        format!("cannot read `{}`: {e}", p.display()),
+                        "",
+                    )
+                    .with_help("check the path"),
                 );
             }
         }
@@ -188,7 +194,12 @@ impl Loader {
                             "declared here",
                         )
                         .with_label(span, "also declared in this import")
-                        .with_note(&self.units[to].source, theirs.name.span, format!("`{n}` is declared here"), "");
+                        .with_note(
+                            &self.units[to].source,
+                            theirs.name.span,
+                            format!("`{n}` is declared here"),
+                            "",
+                        );
                         self.diags.push(d);
                     } else {
                         scope.entry(n.clone()).or_insert(id);

@@ -107,14 +107,18 @@ impl Checked {
 
 /// Checks files on disk (and what they import).
 pub fn check_paths(paths: &[PathBuf]) -> Checked {
-    let (program, diagnostics) = load_paths(paths);
-    finish(program, diagnostics)
+    crate::on_big_stack(|| {
+        let (program, diagnostics) = load_paths(paths);
+        finish(program, diagnostics)
+    })
 }
 
 /// Checks one in-memory source; imports are resolved relative to `dir`.
 pub fn check_source(name: &str, text: &str, dir: &Path) -> Checked {
-    let (program, diagnostics) = load::load_source(name, text, dir);
-    finish(program, diagnostics)
+    crate::on_big_stack(|| {
+        let (program, diagnostics) = load::load_source(name, text, dir);
+        finish(program, diagnostics)
+    })
 }
 
 fn finish(program: Program, mut diagnostics: Vec<Diagnostic>) -> Checked {

@@ -299,9 +299,7 @@ mod tests {
 
     fn s(dims: &[&str]) -> Shape {
         Shape::Dims(
-            dims.iter()
-                .map(|d| d.parse::<i64>().map(Dim::Known).unwrap_or_else(|_| Dim::Sym(d.to_string())))
-                .collect(),
+            dims.iter().map(|d| d.parse::<i64>().map(Dim::Known).unwrap_or_else(|_| Dim::Sym(d.to_string()))).collect(),
         )
     }
 

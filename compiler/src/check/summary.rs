@@ -20,7 +20,8 @@ pub fn describe(prog: &Program, id: DeclId, out: &Outcome) -> String {
             .map(|(p, ty)| {
                 let mut t = format!("{}{}", if p.variadic { "*" } else { "" }, p.name.name);
                 // Numeric literals speak for themselves; other inferred types are worth showing.
-                let literal = p.default.as_ref().is_some_and(|d| matches!(d.kind, ExprKind::Int(_) | ExprKind::Float { .. }));
+                let literal =
+                    p.default.as_ref().is_some_and(|d| matches!(d.kind, ExprKind::Int(_) | ExprKind::Float { .. }));
                 match &p.ty {
                     Some(ty) => {
                         let _ = write!(t, ": {}", ty.name);

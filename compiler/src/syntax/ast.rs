@@ -65,6 +65,8 @@ pub struct File {
 }
 
 /// A top-level item.
+// A file holds a few dozen items; boxing declarations would only add indirection.
+#[allow(clippy::large_enum_variant)]
 #[derive(Clone, Debug, PartialEq)]
 pub enum Item {
     /// `import "path.opt"`: brings every declaration of another file into scope.

@@ -41,6 +41,10 @@ static PRATT: LazyLock<PrattParser<Rule>> = LazyLock::new(|| {
 /// Deeper nesting than this is rejected before pest recurses, so no input can overflow the stack.
 const MAX_NESTING: usize = 200;
 
+/// Operators in one flat expression (outside brackets). Together with [`MAX_NESTING`] this
+/// bounds the recursion of the Pratt parser and of every pass over expressions.
+const MAX_OPERATORS: usize = 1000;
+
 /// Parses a whole file. On a syntax error, returns the first one (pest stops there).
 pub fn parse_file(source: &Arc<SourceFile>) -> Result<File, Diagnostic> {
     check_nesting(source)?;
@@ -211,8 +215,11 @@ fn unclosed_bracket(text: &str) -> Option<(usize, char)> {
 
 fn syntax_help(rest: &str, before: &str, expected: &str) -> Option<String> {
     let word: String = rest.chars().take_while(|c| c.is_alphanumeric() || *c == '_').collect();
-    if ["let", "var", "state", "return", "repeat", "for", "if", "else", "and", "or", "not", "true", "false", "import", "None"]
-        .contains(&word.as_str())
+    if [
+        "let", "var", "state", "return", "repeat", "for", "if", "else", "and", "or", "not", "true", "false", "import",
+        "None",
+    ]
+    .contains(&word.as_str())
         && expected.contains("a name")
     {
         return Some(format!("`{word}` is a reserved word; choose another name"));
@@ -272,9 +279,9 @@ fn rule_word(rule: Rule) -> &'static str {
         input => "an input name",
         shape | dim | rest_dim => "a shape like `[m, n]`",
         body | expr_body | block => "`=` or `{`",
-        stmt | let_stmt | var_stmt | state_stmt | return_stmt | repeat_stmt | for_stmt | if_stmt | param_stmt | frozen_stmt
-        | weight_stmt | forward_stmt | data_stmt | optimize_stmt | init_stmt | log_stmt | checkpoint_stmt
-        | sweep_stmt | assign_stmt => "a statement",
+        stmt | let_stmt | var_stmt | state_stmt | return_stmt | repeat_stmt | for_stmt | if_stmt | param_stmt
+        | frozen_stmt | weight_stmt | forward_stmt | data_stmt | optimize_stmt | init_stmt | log_stmt
+        | checkpoint_stmt | sweep_stmt | assign_stmt => "a statement",
         assign_op => "`=`",
         modifier | refresh_every | reset_every => "`refresh every` or `reset every`",
         arg => "an argument",
@@ -746,6 +753,18 @@ impl Builder<'_> {
     }
 
     fn pratt(&self, pairs: Pairs<'_, Rule>) -> PResult<Expr> {
+        let ops = pairs.clone().filter(|p| !matches!(p.as_rule(), Rule::call | Rule::index | Rule::field)).count() / 2;
+        if ops > MAX_OPERATORS {
+            let first = pairs.clone().next().map_or(Span::default(), |p| span_of(&p));
+            return Err(Diagnostic::error(
+                codes::SYNTAX,
+                self.source,
+                first,
+                format!("expression with more than {MAX_OPERATORS} operators"),
+                "this expression is too long",
+            )
+            .with_help("split it with `let` bindings"));
+        }
         let this = self;
         PRATT
             .map_primary(|p| this.primary(p))
@@ -753,10 +772,7 @@ impl Builder<'_> {
                 let rhs = rhs?;
                 let op_span = span_of(&op);
                 let uop = if op.as_rule() == Rule::neg { UnaryOp::Neg } else { UnaryOp::Not };
-                Ok(Expr {
-                    span: op_span.to(rhs.span),
-                    kind: ExprKind::Unary { op: uop, operand: Box::new(rhs) },
-                })
+                Ok(Expr { span: op_span.to(rhs.span), kind: ExprKind::Unary { op: uop, operand: Box::new(rhs) } })
             })
             .map_postfix(|lhs, op| {
                 let lhs = lhs?;
@@ -769,8 +785,7 @@ impl Builder<'_> {
                         ExprKind::Call { callee: Box::new(lhs), args }
                     }
                     Rule::index => {
-                        let items =
-                            op.into_inner().map(|i| this.index_item(i)).collect::<PResult<_>>()?;
+                        let items = op.into_inner().map(|i| this.index_item(i)).collect::<PResult<_>>()?;
                         ExprKind::Index { base: Box::new(lhs), items }
                     }
                     _ => {
@@ -912,10 +927,49 @@ fn is_keyword(rule: Rule) -> bool {
     use Rule::*;
     matches!(
         rule,
-        kw_let | kw_var | kw_state | kw_return | kw_repeat | kw_for | kw_fn | kw_if | kw_else | kw_and | kw_or | kw_not
-            | kw_true | kw_false | kw_import | kw_none | kw_rule | kw_schedule | kw_init | kw_adapter
-            | kw_model | kw_experiment | kw_on | kw_in | kw_as | kw_every | kw_refresh | kw_reset
-            | kw_param | kw_frozen | kw_weight | kw_forward | kw_with | kw_adapted | kw_by | kw_data
-            | kw_fresh | kw_step | kw_batch | kw_holdout | kw_optimize | kw_log | kw_checkpoint | kw_sweep
+        kw_let
+            | kw_var
+            | kw_state
+            | kw_return
+            | kw_repeat
+            | kw_for
+            | kw_fn
+            | kw_if
+            | kw_else
+            | kw_and
+            | kw_or
+            | kw_not
+            | kw_true
+            | kw_false
+            | kw_import
+            | kw_none
+            | kw_rule
+            | kw_schedule
+            | kw_init
+            | kw_adapter
+            | kw_model
+            | kw_experiment
+            | kw_on
+            | kw_in
+            | kw_as
+            | kw_every
+            | kw_refresh
+            | kw_reset
+            | kw_param
+            | kw_frozen
+            | kw_weight
+            | kw_forward
+            | kw_with
+            | kw_adapted
+            | kw_by
+            | kw_data
+            | kw_fresh
+            | kw_step
+            | kw_batch
+            | kw_holdout
+            | kw_optimize
+            | kw_log
+            | kw_checkpoint
+            | kw_sweep
     )
 }
