@@ -59,6 +59,8 @@ fn run_check(files: &[PathBuf], summary: bool, plain: bool) -> ExitCode {
     }
     report(&checked.diagnostics, plain);
     let errors = checked.diagnostics.iter().filter(|d| d.severity == optic_compiler::diag::Severity::Error).count();
+    // The process ends here: freeing every syntax tree would only cost time (~2 ms on 10k lines).
+    std::mem::forget(checked);
     if errors == 0 {
         if !plain {
             eprintln!("checked {} file{}: no problems", files.len(), if files.len() == 1 { "" } else { "s" });

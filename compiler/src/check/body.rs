@@ -5,7 +5,7 @@
 //! applied to a parameter); a problem that only the known values reveal is reported at the use.
 
 use super::args::{self, applied, coerce, sigs};
-use super::eval::{ArgVal, Checker, Ctx, Frame, Local, LocalKind};
+use super::eval::{ArgVal, Checker, Ctx, Frame, Local, LocalKind, Scope};
 use super::shape::{Dim, Shape};
 use super::value::{Applied, Bound, Callee, DeclId, Elem, Member, ModelVal, ParamInfo, Ty, Value};
 use crate::diag::{codes, Diagnostic};
@@ -643,7 +643,7 @@ pub fn stmt(ch: &mut Checker, f: &mut Frame, s: &Stmt) {
         StmtKind::Repeat { count, counter, body } => {
             let n = ch.eval(f, count);
             check_count(ch, f, &n, count.span, "a repeat count");
-            f.scopes.push(HashMap::new());
+            f.scopes.push(Scope::default());
             if let Some(c) = counter {
                 declare(ch, f, c, Value::Int(Dim::Any), LocalKind::Loop);
             }
@@ -668,7 +668,7 @@ pub fn stmt(ch: &mut Checker, f: &mut Frame, s: &Stmt) {
             };
             // Unrolled, as the compiler will: each element is checked with its own value.
             for e in elems {
-                f.scopes.push(HashMap::new());
+                f.scopes.push(Scope::default());
                 declare(ch, f, var, e, LocalKind::Loop);
                 block_stmts(ch, f, body);
                 f.scopes.pop();
@@ -713,12 +713,12 @@ fn if_stmt(ch: &mut Checker, f: &mut Frame, e: &Expr) {
     };
     let c = ch.eval(f, cond);
     ch.expect_bool(f, &c, cond.span);
-    f.scopes.push(HashMap::new());
+    f.scopes.push(Scope::default());
     block_stmts(ch, f, then);
     f.scopes.pop();
     match otherwise.as_deref() {
         Some(Expr { kind: ExprKind::Block(b), .. }) => {
-            f.scopes.push(HashMap::new());
+            f.scopes.push(Scope::default());
             block_stmts(ch, f, b);
             f.scopes.pop();
         }
@@ -830,7 +830,8 @@ fn assign(ch: &mut Checker, f: &mut Frame, place: &Place, op: AssignOp, v: Value
         let lhs = Expr { kind: ExprKind::Name(name.name.clone()), span: name.span };
         let _ = lhs;
         let tmp_name = "\u{0}rhs";
-        f.scopes.push(HashMap::from([(tmp_name.to_string(), Local { value: v, kind: LocalKind::Let, span: vspan })]));
+        f.scopes
+            .push(Scope::from_iter([(tmp_name.to_string(), Local { value: v, kind: LocalKind::Let, span: vspan })]));
         let e = Expr {
             kind: ExprKind::Binary {
                 op: bop,
@@ -1016,7 +1017,7 @@ pub fn param_shape(ch: &mut Checker, f: &mut Frame, shape: &crate::syntax::ast::
 /// The size a dimension expression denotes; a hyperparameter of unknown type used as a size
 /// is that size, symbolically (`param w[k, d]` in `model m(d, k)`).
 fn dim_of(ch: &mut Checker, f: &mut Frame, e: &Expr) -> Dim {
-    let sizes: HashMap<String, Local> = f.scopes[0]
+    let sizes: Scope = f.scopes[0]
         .iter()
         .filter(|(_, l)| l.kind == LocalKind::Hyper && l.value == Value::Unknown)
         .map(|(n, l)| (n.clone(), Local { value: Value::Int(Dim::Sym(n.clone())), ..l.clone() }))
@@ -1113,7 +1114,7 @@ fn forward(
 ) -> (Vec<String>, Value) {
     let saved = f.ctx;
     f.ctx = Ctx::Forward;
-    f.scopes.push(HashMap::new());
+    f.scopes.push(Scope::default());
     let mut shapes = Vec::new();
     for (i, input) in inputs.iter().enumerate() {
         let v = match given.and_then(|g| g.get(i)) {

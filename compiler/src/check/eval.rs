@@ -79,6 +79,47 @@ pub struct Local {
     pub span: Span,
 }
 
+/// The names bound in one scope. Scopes hold a handful of names, so a vector searched from the
+/// end beats hashing them.
+#[derive(Clone, Debug, Default)]
+pub struct Scope(Vec<(String, Local)>);
+
+impl Scope {
+    /// A binding by name.
+    pub fn get(&self, name: &str) -> Option<&Local> {
+        self.0.iter().rev().find(|(n, _)| n == name).map(|(_, l)| l)
+    }
+
+    /// A binding by name, for update.
+    pub fn get_mut(&mut self, name: &str) -> Option<&mut Local> {
+        self.0.iter_mut().rev().find(|(n, _)| n == name).map(|(_, l)| l)
+    }
+
+    /// Binds a name, replacing an earlier binding of it in this scope.
+    pub fn insert(&mut self, name: String, local: Local) {
+        match self.get_mut(&name) {
+            Some(l) => *l = local,
+            None => self.0.push((name, local)),
+        }
+    }
+
+    /// The bindings in order.
+    pub fn iter(&self) -> impl Iterator<Item = (&String, &Local)> {
+        self.0.iter().map(|(n, l)| (n, l))
+    }
+
+    /// The bound names.
+    pub fn keys(&self) -> impl Iterator<Item = &String> {
+        self.0.iter().map(|(n, _)| n)
+    }
+}
+
+impl FromIterator<(String, Local)> for Scope {
+    fn from_iter<I: IntoIterator<Item = (String, Local)>>(iter: I) -> Self {
+        Scope(iter.into_iter().collect())
+    }
+}
+
 /// One body being checked.
 pub struct Frame {
     /// The unit whose top-level scope applies.
@@ -88,7 +129,7 @@ pub struct Frame {
     /// What kind of body.
     pub ctx: Ctx,
     /// Nested scopes, innermost last.
-    pub scopes: Vec<HashMap<String, Local>>,
+    pub scopes: Vec<Scope>,
     /// In a rule: the parameter being updated.
     pub param: Option<Value>,
 }
@@ -96,7 +137,7 @@ pub struct Frame {
 impl Frame {
     /// A frame with one empty scope.
     pub fn new(unit: usize, source: Arc<SourceFile>, ctx: Ctx) -> Self {
-        Frame { unit, source, ctx, scopes: vec![HashMap::new()], param: None }
+        Frame { unit, source, ctx, scopes: vec![Scope::default()], param: None }
     }
 
     /// Finds a local.
@@ -157,6 +198,16 @@ impl<'p> Checker<'p> {
     /// Everything reported.
     pub fn into_diagnostics(self) -> Vec<Diagnostic> {
         self.diags
+    }
+
+    /// How many problems have been reported so far.
+    pub fn reported(&self) -> usize {
+        self.diags.len()
+    }
+
+    /// Records whether a declaration's generic check was clean, so uses need not redo it.
+    pub fn record_generic(&mut self, id: DeclId, clean: bool) {
+        self.generic_cache.entry(id).or_insert(clean);
     }
 
     /// Reports a problem (once per code and place).
@@ -261,7 +312,7 @@ impl<'p> Checker<'p> {
 
     /// Evaluates a block used as a value (an `if` branch): statements, then its value.
     pub fn block_value(&mut self, f: &mut Frame, b: &Block) -> Value {
-        f.scopes.push(HashMap::new());
+        f.scopes.push(Scope::default());
         for s in &b.stmts {
             super::body::stmt(self, f, s);
         }

@@ -243,7 +243,7 @@ pub fn check_experiment(ch: &mut Checker, id: DeclId) -> Outcome {
         )
         .with_help("an experiment says what to minimize, for how many steps, and which rule trains which parameters");
         // A misspelt setting is bound as an ordinary name: point at it.
-        for (name, local) in &f.scopes[0] {
+        for (name, local) in f.scopes[0].iter() {
             if let Some(s) =
                 SETTINGS.iter().find(|s| !settings.contains_key(**s) && did_you_mean(name, [**s]).is_some())
             {

@@ -58,7 +58,7 @@ impl Loader {
         let mut loader = Loader { units: Vec::new(), by_path: HashMap::new(), diags: Vec::new(), edges: Vec::new() };
         for f in crate::stdlib::files() {
             let ast = match &f.ast {
-                Ok(ast) => Some(ast.clone()),
+                Ok(ast) => Some(Arc::clone(ast)),
                 Err(d) => {
                     loader.diags.push(d.clone());
                     None
@@ -85,7 +85,7 @@ impl Loader {
         }
         let source = Arc::new(SourceFile::new(name, text));
         let ast = match parse_file(&source) {
-            Ok(ast) => Some(ast),
+            Ok(ast) => Some(Arc::new(ast)),
             Err(d) => {
                 self.diags.push(d);
                 None

@@ -36,8 +36,8 @@ pub fn builtin_names() -> &'static [&'static str] {
 pub struct Unit {
     /// Its text and name.
     pub source: Arc<SourceFile>,
-    /// Its syntax tree (`None` after a parse error).
-    pub ast: Option<File>,
+    /// Its syntax tree (`None` after a parse error); shared with the embedded standard library.
+    pub ast: Option<Arc<File>>,
     /// Where it was read from (`None` for the standard library and in-memory text).
     pub path: Option<PathBuf>,
     /// True for standard-library files.
@@ -121,30 +121,69 @@ pub fn check_source(name: &str, text: &str, dir: &Path) -> Checked {
     })
 }
 
+/// Checks every declaration of the root files. Declarations are independent, so a large
+/// program is checked in two halves on two threads, each with its own [`eval::Checker`].
 fn finish(program: Program, mut diagnostics: Vec<Diagnostic>) -> Checked {
-    let mut checker = eval::Checker::new(&program);
-    let mut summaries = Vec::new();
+    let work: Vec<DeclId> = (0..program.decls.len())
+        .filter(|&id| {
+            let unit = &program.units[program.decls[id].unit];
+            unit.root && unit.ast.is_some()
+        })
+        .collect();
+    let check_all = |ids: &[DeclId]| -> (Vec<(DeclId, String)>, Vec<Diagnostic>) {
+        let mut checker = eval::Checker::new(&program);
+        let mut lines = Vec::with_capacity(ids.len());
+        for &id in ids {
+            let before = checker.reported();
+            let info = match program.decl(id).kind {
+                DeclKind::Experiment => experiment::check_experiment(&mut checker, id),
+                _ => body::check_decl(&mut checker, id),
+            };
+            checker.record_generic(id, checker.reported() == before);
+            lines.push((id, summary::describe(&program, id, &info)));
+        }
+        (lines, checker.into_diagnostics())
+    };
+    let (mut lines, found) = if work.len() >= PARALLEL_ABOVE {
+        let (a, b) = work.split_at(work.len() / 2);
+        std::thread::scope(|s| {
+            let first = std::thread::Builder::new().stack_size(256 << 20).spawn_scoped(s, || check_all(a)).ok();
+            let (mut lines, mut diags) = check_all(b);
+            let (l1, d1) = match first.map(|h| h.join()) {
+                Some(Ok(r)) => r,
+                Some(Err(p)) => std::panic::resume_unwind(p),
+                None => check_all(a),
+            };
+            lines.splice(0..0, l1);
+            diags.splice(0..0, d1);
+            (lines, diags)
+        })
+    } else {
+        check_all(&work)
+    };
+    lines.sort_by_key(|(id, _)| *id);
+    let mut summaries: Vec<(String, String)> = Vec::new();
     for (u, unit) in program.units.iter().enumerate() {
         if !unit.root || unit.ast.is_none() {
             continue;
         }
-        let mut lines = Vec::new();
-        for (id, loc) in program.decls.iter().enumerate() {
-            if loc.unit != u {
-                continue;
-            }
-            let decl = program.decl(id);
-            let info = match decl.kind {
-                DeclKind::Experiment => experiment::check_experiment(&mut checker, id),
-                _ => body::check_decl(&mut checker, id),
-            };
-            lines.push(summary::describe(&program, id, &info));
-        }
-        summaries.push((unit.source.name.clone(), lines.join("\n")));
+        let text: Vec<&str> =
+            lines.iter().filter(|(id, _)| program.decls[*id].unit == u).map(|(_, l)| l.as_str()).collect();
+        summaries.push((unit.source.name.clone(), text.join("\n")));
     }
-    diagnostics.extend(checker.into_diagnostics());
+    diagnostics.extend(found);
     diagnostics.sort_by(|a, b| {
         (a.source.name.as_str(), a.primary_span().start).cmp(&(b.source.name.as_str(), b.primary_span().start))
     });
+    // The two halves may both report a problem of a declaration they both use.
+    diagnostics.dedup_by(|a, b| {
+        a.code == b.code
+            && a.source.name == b.source.name
+            && a.primary_span() == b.primary_span()
+            && a.message == b.message
+    });
     Checked { program, diagnostics, summaries }
 }
+
+/// Programs with at least this many declarations are checked on two threads.
+const PARALLEL_ABOVE: usize = 64;

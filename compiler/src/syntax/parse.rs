@@ -48,17 +48,83 @@ const MAX_OPERATORS: usize = 1000;
 /// Parses a whole file. On a syntax error, returns the first one (pest stops there).
 pub fn parse_file(source: &Arc<SourceFile>) -> Result<File, Diagnostic> {
     check_nesting(source)?;
-    let mut pairs = OptParser::parse(Rule::file, &source.text).map_err(|e| syntax_error(source, e))?;
+    if let Some(file) = parse_in_halves(source) {
+        return Ok(file);
+    }
+    let mut pairs = OptParser::parse(Rule::file, &source.text).map_err(|e| syntax_error(source, e, 0))?;
     let file = pairs.next().expect("the file rule always produces one pair");
-    let b = Builder { source };
+    let b = Builder { source, offset: 0 };
     b.file(file)
+}
+
+/// Files above this size are parsed in two halves at once (top-level items are independent).
+const SPLIT_ABOVE: usize = 32 * 1024;
+
+/// Parses a large file as two runs of whole items on two threads. `None` when the file is small,
+/// no split point is found, or either half fails (the caller then parses it whole, which also
+/// finds the right first error).
+fn parse_in_halves(source: &Arc<SourceFile>) -> Option<File> {
+    let text = &source.text;
+    if text.len() < SPLIT_ABOVE {
+        return None;
+    }
+    let split = item_starts(text).into_iter().min_by_key(|&s| s.abs_diff(text.len() / 2)).filter(|&s| s > 0)?;
+    let half = |range: std::ops::Range<usize>| {
+        move || -> Option<File> {
+            let part = &text[range.clone()];
+            let file = OptParser::parse(Rule::file, part).ok()?.next()?;
+            Builder { source, offset: range.start }.file(file).ok()
+        }
+    };
+    let (first, second) = std::thread::scope(|s| {
+        let spawn = |f| std::thread::Builder::new().stack_size(256 << 20).spawn_scoped(s, f).ok();
+        let a = spawn(half(0..split));
+        let b = half(split..text.len())();
+        (a.and_then(|h| h.join().ok()).flatten(), b)
+    });
+    let (mut first, second) = (first?, second?);
+    first.items.extend(second.items);
+    Some(first)
+}
+
+/// Where top-level items may start: lines at bracket depth 0 that begin with a declaration
+/// keyword (or the first `///` line documenting one). Strings and comments are skipped.
+fn item_starts(text: &str) -> Vec<usize> {
+    const STARTS: &[&str] =
+        &["rule ", "schedule ", "init ", "adapter ", "model ", "fn ", "experiment ", "import ", "///"];
+    let mut out = Vec::new();
+    let mut depth = 0i64;
+    let mut offset = 0;
+    let mut in_doc = false;
+    for line in text.split_inclusive('\n') {
+        let doc = line.starts_with("///");
+        if depth == 0 && !in_doc && STARTS.iter().any(|k| line.starts_with(k)) {
+            out.push(offset);
+        }
+        in_doc = doc;
+        let code = comment_start(line).map_or(line, |c| &line[..c]);
+        let mut in_string = false;
+        let mut escaped = false;
+        for b in code.bytes() {
+            match b {
+                _ if escaped => escaped = false,
+                b'\\' if in_string => escaped = true,
+                b'"' => in_string = !in_string,
+                b'(' | b'[' | b'{' if !in_string => depth += 1,
+                b')' | b']' | b'}' if !in_string => depth -= 1,
+                _ => {}
+            }
+        }
+        offset += line.len();
+    }
+    out
 }
 
 /// Parses a single expression (used by the REPL and `--set`).
 pub fn parse_expr(source: &Arc<SourceFile>) -> Result<Expr, Diagnostic> {
     check_nesting(source)?;
     let text = source.text.trim_end();
-    let mut pairs = OptParser::parse(Rule::expr, text).map_err(|e| syntax_error(source, e))?;
+    let mut pairs = OptParser::parse(Rule::expr, text).map_err(|e| syntax_error(source, e, 0))?;
     let pair = pairs.next().expect("the expr rule produces one pair");
     if pair.as_span().end() != text.len() {
         let at = pair.as_span().end();
@@ -70,7 +136,7 @@ pub fn parse_expr(source: &Arc<SourceFile>) -> Result<Expr, Diagnostic> {
             "not part of the expression",
         ));
     }
-    let b = Builder { source };
+    let b = Builder { source, offset: 0 };
     b.expr(pair)
 }
 
@@ -98,10 +164,10 @@ fn check_nesting(source: &Arc<SourceFile>) -> Result<(), Diagnostic> {
     Ok(())
 }
 
-fn syntax_error(source: &Arc<SourceFile>, err: pest::error::Error<Rule>) -> Diagnostic {
+fn syntax_error(source: &Arc<SourceFile>, err: pest::error::Error<Rule>, offset: usize) -> Diagnostic {
     let (start, end) = match err.location {
-        pest::error::InputLocation::Pos(p) => (p, p),
-        pest::error::InputLocation::Span((s, e)) => (s, e),
+        pest::error::InputLocation::Pos(p) => (offset + p, offset + p),
+        pest::error::InputLocation::Span((s, e)) => (offset + s, offset + e),
     };
     let rest = &source.text[start.min(source.text.len())..];
     let before = &source.text[..start.min(source.text.len())];
@@ -214,6 +280,32 @@ fn unclosed_bracket(text: &str) -> Option<(usize, char)> {
 }
 
 fn syntax_help(rest: &str, before: &str, expected: &str) -> Option<String> {
+    // Two operands side by side on one line, as in `-lr g`: an operator is probably missing.
+    let line_before = before.rsplit('\n').next().unwrap_or("").trim_end();
+    let is_word = |c: char| c.is_alphanumeric() || c == '_';
+    let prev_word: String = {
+        let rev: String = line_before.chars().rev().take_while(|&c| is_word(c)).collect();
+        rev.chars().rev().collect()
+    };
+    let ends_operand = line_before.ends_with(|c: char| is_word(c) || c == ')' || c == ']');
+    let starts_operand = rest.starts_with(|c: char| is_word(c) || c == '(');
+    const KEYWORDS: &[&str] = &[
+        "rule",
+        "schedule",
+        "init",
+        "adapter",
+        "model",
+        "fn",
+        "experiment",
+        "let",
+        "var",
+        "state",
+        "data",
+        "optimize",
+    ];
+    if ends_operand && starts_operand && line_before.contains(' ') && !KEYWORDS.contains(&prev_word.as_str()) {
+        return Some("is an operator missing between these two?".into());
+    }
     let word: String = rest.chars().take_while(|c| c.is_alphanumeric() || *c == '_').collect();
     if [
         "let", "var", "state", "return", "repeat", "for", "if", "else", "and", "or", "not", "true", "false", "import",
@@ -268,7 +360,7 @@ fn rule_word(rule: Rule) -> &'static str {
         EOI => "the end of the file",
         item | import | rule_def | schedule_def | init_def | adapter_def | model_def | fn_def | experiment_def
         | doc => "a declaration (`rule`, `schedule`, `init`, `adapter`, `model`, `fn`, `experiment` or `import`)",
-        ident | place | pattern | tuple_pattern => "a name",
+        ident | name | place | pattern | tuple_pattern => "a name",
         expr | primary | float | int | string | boolean | list | paren | if_expr | prefix | neg | not => {
             "an expression"
         }
@@ -314,31 +406,44 @@ fn rule_word(rule: Rule) -> &'static str {
 /// Walks pest pairs into AST nodes.
 struct Builder<'s> {
     source: &'s Arc<SourceFile>,
+    /// Where the text being built starts in the file.
+    offset: usize,
 }
 
 /// The span of a pair without the whitespace and comments pest consumed after it while
 /// trying an optional tail (`modifier*`, `("=" ~ expr)?`): labels then end at the last token.
-fn span_of(pair: &Pair<'_, Rule>) -> Span {
-    Span::new(pair.as_span().start(), tight_end(pair))
+/// `offset` is where the parsed text starts in the file (a chunk of a large file).
+fn span_of(pair: &Pair<'_, Rule>, offset: usize) -> Span {
+    let s = pair.as_span();
+    Span::new(offset + s.start(), offset + trim_trivia(pair.get_input(), s.start(), s.end()))
 }
 
-fn tight_end(pair: &Pair<'_, Rule>) -> usize {
-    let end = pair.as_span().end();
-    match pair.clone().into_inner().last() {
-        Some(last) if is_trivia(&pair.get_input()[last.as_span().end()..end]) => tight_end(&last),
-        _ => end,
-    }
-}
-
-fn is_trivia(mut s: &str) -> bool {
+fn trim_trivia(text: &str, start: usize, mut end: usize) -> usize {
     loop {
-        s = s.trim_start();
-        if s.starts_with("//") {
-            s = s.find('\n').map_or("", |i| &s[i..]);
-        } else {
-            return s.is_empty();
+        end = start + text[start..end].trim_end().len();
+        let line_start = text[start..end].rfind('\n').map_or(start, |i| start + i + 1);
+        match comment_start(&text[line_start..end]) {
+            Some(c) => end = line_start + c,
+            None => return end,
         }
     }
+}
+
+/// Where a `//` comment starts on a line, outside string literals.
+fn comment_start(line: &str) -> Option<usize> {
+    let bytes = line.as_bytes();
+    let mut in_string = false;
+    let mut i = 0;
+    while i < bytes.len() {
+        match bytes[i] {
+            b'\\' if in_string => i += 1,
+            b'"' => in_string = !in_string,
+            b'/' if !in_string && bytes.get(i + 1) == Some(&b'/') => return Some(i),
+            _ => {}
+        }
+        i += 1;
+    }
+    None
 }
 
 type PResult<T> = Result<T, Diagnostic>;
@@ -355,7 +460,7 @@ impl Builder<'_> {
     }
 
     fn ident(&self, pair: Pair<'_, Rule>) -> Ident {
-        Ident { name: pair.as_str().to_string(), span: span_of(&pair) }
+        Ident { name: pair.as_str().to_string(), span: span_of(&pair, self.offset) }
     }
 
     fn item(&self, pair: Pair<'_, Rule>) -> PResult<Item> {
@@ -370,13 +475,13 @@ impl Builder<'_> {
             }
         }
         let p = decl_pair.expect("an item holds a declaration");
-        let span = span_of(&p);
+        let span = span_of(&p, self.offset);
         let rule = p.as_rule();
         let mut inner = p.into_inner();
         let _keyword = inner.next();
         if rule == Rule::import {
             let s = inner.next().expect("import has a path");
-            let path_span = span_of(&s);
+            let path_span = span_of(&s, self.offset);
             let path = self.string(s);
             return Ok(Item::Import(Import { docs, path, path_span, span }));
         }
@@ -420,7 +525,7 @@ impl Builder<'_> {
     }
 
     fn param(&self, pair: Pair<'_, Rule>) -> PResult<Param> {
-        let span = span_of(&pair);
+        let span = span_of(&pair, self.offset);
         let mut inner = pair.into_inner().peekable();
         let variadic = inner.next_if(|p| p.as_rule() == Rule::variadic).is_some();
         let name = self.ident(inner.next().expect("a parameter has a name"));
@@ -437,7 +542,7 @@ impl Builder<'_> {
     }
 
     fn interval(&self, pair: Pair<'_, Rule>) -> PResult<Interval> {
-        let span = span_of(&pair);
+        let span = span_of(&pair, self.offset);
         let mut inner = pair.into_inner();
         let lo_closed = inner.next().map(|p| p.as_str() == "[").unwrap_or(true);
         let lo = self.expr(inner.next().expect("lower bound"))?;
@@ -449,7 +554,7 @@ impl Builder<'_> {
     fn inputs(&self, pair: Pair<'_, Rule>) -> PResult<Vec<Input>> {
         pair.into_inner()
             .map(|p| {
-                let span = span_of(&p);
+                let span = span_of(&p, self.offset);
                 let mut inner = p.into_inner();
                 let name = self.ident(inner.next().expect("input name"));
                 let shape = inner.next().map(|s| self.shape(s)).transpose()?;
@@ -459,7 +564,7 @@ impl Builder<'_> {
     }
 
     fn shape(&self, pair: Pair<'_, Rule>) -> PResult<Shape> {
-        let span = span_of(&pair);
+        let span = span_of(&pair, self.offset);
         let mut dims = Vec::new();
         for d in pair.into_inner() {
             let inner = d.into_inner().next().expect("a dim holds one node");
@@ -480,7 +585,7 @@ impl Builder<'_> {
     }
 
     fn block(&self, pair: Pair<'_, Rule>) -> PResult<Block> {
-        let span = span_of(&pair);
+        let span = span_of(&pair, self.offset);
         let mut stmts = Vec::new();
         let mut value = None;
         for p in pair.into_inner() {
@@ -507,7 +612,7 @@ impl Builder<'_> {
         let mut out = Vec::new();
         for m in pairs {
             let inner = m.into_inner().next().expect("modifier kind");
-            let span = span_of(&inner);
+            let span = span_of(&inner, self.offset);
             let kind = if inner.as_rule() == Rule::refresh_every { ModifierKind::Refresh } else { ModifierKind::Reset };
             let every = inner.into_inner().find(|p| p.as_rule() == Rule::expr).expect("modifier period");
             out.push(Modifier { kind, every: self.expr(every)?, span });
@@ -516,7 +621,7 @@ impl Builder<'_> {
     }
 
     fn stmt(&self, pair: Pair<'_, Rule>) -> PResult<Stmt> {
-        let span = span_of(&pair);
+        let span = span_of(&pair, self.offset);
         let p = pair.into_inner().next().expect("a statement holds one node");
         let rule = p.as_rule();
         // Keywords are separate pairs; skip them so each arm sees only its operands.
@@ -588,7 +693,7 @@ impl Builder<'_> {
                 let mut options = Vec::new();
                 for o in inner {
                     let o = o.into_inner().next().expect("data option kind");
-                    let ospan = span_of(&o);
+                    let ospan = span_of(&o, self.offset);
                     let rule = o.as_rule();
                     let value = o.into_inner().find(|q| q.as_rule() == Rule::expr);
                     options.push(match (rule, value) {
@@ -619,7 +724,7 @@ impl Builder<'_> {
                 let every = self.expr(inner.next().expect("log period"))?;
                 let mut entries = Vec::new();
                 for e in inner {
-                    let espan = span_of(&e);
+                    let espan = span_of(&e, self.offset);
                     let mut ei = e.into_inner();
                     let name = self.ident(ei.next().expect("entry name"));
                     let value = ei.next().map(|v| self.expr(v)).transpose()?;
@@ -631,7 +736,7 @@ impl Builder<'_> {
             Rule::sweep_stmt => {
                 let mut axes = Vec::new();
                 for a in inner {
-                    let aspan = span_of(&a);
+                    let aspan = span_of(&a, self.offset);
                     let mut ai = a.into_inner().filter(|q| !is_keyword(q.as_rule()));
                     let name = self.ident(ai.next().expect("axis name"));
                     let v = ai.next().expect("axis values");
@@ -657,25 +762,25 @@ impl Builder<'_> {
         match inner.as_rule() {
             Rule::ident => Pattern::Name(self.ident(inner)),
             _ => {
-                let span = span_of(&inner);
+                let span = span_of(&inner, self.offset);
                 Pattern::Tuple(inner.into_inner().map(|p| self.pattern(p)).collect(), span)
             }
         }
     }
 
     fn place(&self, pair: Pair<'_, Rule>) -> Place {
-        let span = span_of(&pair);
+        let span = span_of(&pair, self.offset);
         Place { parts: pair.into_inner().map(|p| self.ident(p)).collect(), span }
     }
 
     fn path(&self, pair: Pair<'_, Rule>) -> Path {
-        let span = span_of(&pair);
+        let span = span_of(&pair, self.offset);
         let parts = pair
             .into_inner()
             .map(|part| {
                 let p = part.into_inner().next().expect("path part");
                 match p.as_rule() {
-                    Rule::star => PathPart::Star(span_of(&p)),
+                    Rule::star => PathPart::Star(span_of(&p, self.offset)),
                     _ => PathPart::Name(self.ident(p)),
                 }
             })
@@ -685,13 +790,13 @@ impl Builder<'_> {
 
     fn clause(&self, pair: Pair<'_, Rule>) -> PResult<Clause> {
         let c = pair.into_inner().next().expect("clause kind");
-        let span = span_of(&c);
+        let span = span_of(&c, self.offset);
         let rule = c.as_rule();
         let inner = c.into_inner().filter(|q| !is_keyword(q.as_rule()));
         if rule == Rule::with_clause {
             let mut edits = Vec::new();
             for e in inner {
-                let espan = span_of(&e);
+                let espan = span_of(&e, self.offset);
                 let mut ei = e.into_inner();
                 let place = self.place(ei.next().expect("edit place"));
                 let op = assign_op(ei.next().expect("edit op").as_str());
@@ -732,7 +837,7 @@ impl Builder<'_> {
     }
 
     fn if_expr(&self, pair: Pair<'_, Rule>) -> PResult<Expr> {
-        let span = span_of(&pair);
+        let span = span_of(&pair, self.offset);
         let mut inner = pair.into_inner().filter(|q| !is_keyword(q.as_rule()));
         let cond = Box::new(self.expr(inner.next().expect("if condition"))?);
         let then = self.block(inner.next().expect("then block"))?;
@@ -755,7 +860,7 @@ impl Builder<'_> {
     fn pratt(&self, pairs: Pairs<'_, Rule>) -> PResult<Expr> {
         let ops = pairs.clone().filter(|p| !matches!(p.as_rule(), Rule::call | Rule::index | Rule::field)).count() / 2;
         if ops > MAX_OPERATORS {
-            let first = pairs.clone().next().map_or(Span::default(), |p| span_of(&p));
+            let first = pairs.clone().next().map_or(Span::default(), |p| span_of(&p, self.offset));
             return Err(Diagnostic::error(
                 codes::SYNTAX,
                 self.source,
@@ -770,13 +875,13 @@ impl Builder<'_> {
             .map_primary(|p| this.primary(p))
             .map_prefix(|op, rhs| {
                 let rhs = rhs?;
-                let op_span = span_of(&op);
+                let op_span = span_of(&op, self.offset);
                 let uop = if op.as_rule() == Rule::neg { UnaryOp::Neg } else { UnaryOp::Not };
                 Ok(Expr { span: op_span.to(rhs.span), kind: ExprKind::Unary { op: uop, operand: Box::new(rhs) } })
             })
             .map_postfix(|lhs, op| {
                 let lhs = lhs?;
-                let op_span = span_of(&op);
+                let op_span = span_of(&op, self.offset);
                 let span = lhs.span.to(op_span);
                 let kind = match op.as_rule() {
                     Rule::transpose => ExprKind::Transpose(Box::new(lhs)),
@@ -815,14 +920,19 @@ impl Builder<'_> {
                 };
                 Ok(Expr {
                     span: lhs.span.to(rhs.span),
-                    kind: ExprKind::Binary { op: bop, op_span: span_of(&op), lhs: Box::new(lhs), rhs: Box::new(rhs) },
+                    kind: ExprKind::Binary {
+                        op: bop,
+                        op_span: span_of(&op, self.offset),
+                        lhs: Box::new(lhs),
+                        rhs: Box::new(rhs),
+                    },
                 })
             })
             .parse(pairs)
     }
 
     fn arg(&self, pair: Pair<'_, Rule>) -> PResult<Arg> {
-        let span = span_of(&pair);
+        let span = span_of(&pair, self.offset);
         let mut name = None;
         let mut value = None;
         for p in pair.into_inner() {
@@ -836,7 +946,7 @@ impl Builder<'_> {
 
     fn index_item(&self, pair: Pair<'_, Rule>) -> PResult<IndexItem> {
         let inner = pair.into_inner().next().expect("index item kind");
-        let span = span_of(&inner);
+        let span = span_of(&inner, self.offset);
         match inner.as_rule() {
             Rule::newaxis => Ok(IndexItem::NewAxis(span)),
             Rule::expr => Ok(IndexItem::At(self.expr(inner)?)),
@@ -858,7 +968,7 @@ impl Builder<'_> {
     }
 
     fn primary(&self, pair: Pair<'_, Rule>) -> PResult<Expr> {
-        let span = span_of(&pair);
+        let span = span_of(&pair, self.offset);
         let kind = match pair.as_rule() {
             Rule::int => match pair.as_str().parse::<i64>() {
                 Ok(v) => ExprKind::Int(v),
@@ -889,7 +999,7 @@ impl Builder<'_> {
             }
             Rule::string => ExprKind::Str(self.string(pair)),
             Rule::boolean => ExprKind::Bool(pair.as_str() == "true"),
-            Rule::ident => ExprKind::Name(pair.as_str().to_string()),
+            Rule::ident | Rule::name => ExprKind::Name(pair.as_str().to_string()),
             Rule::list => ExprKind::List(pair.into_inner().map(|p| self.expr(p)).collect::<PResult<_>>()?),
             Rule::paren => {
                 let mut elems = Vec::new();
@@ -972,4 +1082,11 @@ fn is_keyword(rule: Rule) -> bool {
             | kw_checkpoint
             | kw_sweep
     )
+}
+
+/// Runs pest alone over a file and returns the number of top-level pairs: the parser's own cost,
+/// for profiling (`cargo run --release -p optic-compiler --example phases FILE pest`).
+#[doc(hidden)]
+pub fn pest_only(text: &str) -> usize {
+    OptParser::parse(Rule::file, text).map(|p| p.len()).unwrap_or(0)
 }
