@@ -4,10 +4,12 @@
 //! declaration name passed where a rule, init, schedule, adapter or function is expected is
 //! applied to no arguments (`inner = adam` means `adam()`).
 
-use super::eval::{ArgVal, Checker, Ctx, Frame};
+use super::eval::{ArgVal, Checker, Ctx, Frame, Local, LocalKind};
+use super::shape::{Dim, Shape};
 use super::value::{Applied, Bound, Callee, DeclId, Elem, Ty, Value};
 use crate::diag::{codes, did_you_mean, Diagnostic};
-use crate::syntax::ast::{DeclKind, ExprKind, Span};
+use crate::syntax::ast::{DeclKind, ExprKind, Param, Span};
+use std::collections::HashMap;
 use std::rc::Rc;
 
 /// A hyperparameter as the binder sees it.
@@ -140,7 +142,7 @@ pub fn coerce(ch: &mut Checker, f: &mut Frame, ty: Ty, v: Value, span: Span) -> 
             if matches!(kind, DeclKind::Model | DeclKind::Experiment) {
                 return (ty == Ty::Any).then_some(v);
             }
-            return Some(super::body::call_decl(ch, f, *id, &[], span, span));
+            return Some(super::apply::call_decl(ch, f, *id, &[], span, span));
         }
         return None;
     }
@@ -361,5 +363,145 @@ pub fn applied(kind: DeclKind, id: DeclId, args: Bound) -> Value {
         DeclKind::Init => Value::Init(a),
         DeclKind::Adapter => Value::Adapter(a),
         _ => Value::Unknown,
+    }
+}
+
+pub fn check_params(ch: &mut Checker, id: DeclId) {
+    let prog = ch.prog;
+    let decl = prog.decl(id);
+    let unit = prog.decls[id].unit;
+    let src = prog.units[unit].source.clone();
+    let mut seen: HashMap<&str, Span> = HashMap::new();
+    let sigs = sigs(ch, id);
+    for (p, sig) in decl.params.iter().flatten().zip(sigs.iter()) {
+        if let Some(prev) = seen.insert(&p.name.name, p.name.span) {
+            ch.report(
+                Diagnostic::error(
+                    codes::DUPLICATE_BINDING,
+                    &src,
+                    p.name.span,
+                    format!("parameter `{}` is declared twice", p.name.name),
+                    "again here",
+                )
+                .with_label(prev, "first here"),
+            );
+        }
+        if let Some(t) = &p.ty {
+            if Ty::from_name(&t.name).is_none() {
+                let help = crate::diag::did_you_mean(&t.name, Ty::NAMES.iter().copied())
+                    .unwrap_or_else(|| format!("types are: {}", Ty::NAMES.join(", ")));
+                ch.report(
+                    Diagnostic::error(
+                        codes::UNKNOWN_TYPE,
+                        &src,
+                        t.span,
+                        format!("unknown type `{}`", t.name),
+                        "not a type",
+                    )
+                    .with_help(help),
+                );
+            }
+        }
+        if let Some(r) = &p.range {
+            if let Some((lo, hi, lc, hc, _)) = sig.range {
+                if lo > hi || (lo == hi && !(lc && hc)) {
+                    ch.report(
+                        Diagnostic::error(
+                            codes::OUT_OF_RANGE,
+                            &src,
+                            r.span,
+                            format!("the interval {} is empty", sig.range_text()),
+                            "no value lies in it",
+                        )
+                        .with_help("write the lower bound first"),
+                    );
+                }
+            }
+            if sig.range.is_none() {
+                ch.report(
+                    Diagnostic::error(
+                        codes::TYPE_MISMATCH,
+                        &src,
+                        r.span,
+                        "interval bounds must be numeric constants",
+                        "not constant",
+                    )
+                    .with_help("write numbers, or `inf`"),
+                );
+            }
+        }
+        // A default must satisfy the parameter's own type and range.
+        if let Some(def) = &p.default {
+            let mut f = Frame::new(unit, src.clone(), Ctx::Function);
+            for prev in decl.params.iter().flatten().take_while(|q| q.name.name != p.name.name) {
+                f.scopes[0].insert(
+                    prev.name.name.clone(),
+                    Local { value: Value::Unknown, kind: LocalKind::Hyper, span: prev.span },
+                );
+            }
+            let v = ch.eval(&mut f, def);
+            match coerce(ch, &mut f, sig.ty, v.clone(), def.span) {
+                None => ch.report(Diagnostic::error(
+                    codes::TYPE_MISMATCH,
+                    &src,
+                    def.span,
+                    format!("the default of `{}` is {}, not {}", p.name.name, v.describe(), article(sig.ty)),
+                    format!("expected {}", article(sig.ty)),
+                )),
+                Some(v) => {
+                    let empty = sig.range.is_some_and(|(lo, hi, lc, hc, _)| lo > hi || (lo == hi && !(lc && hc)));
+                    if let (Some((lo, hi, lc, hc, rs)), Some(x), false) = (sig.range, v.as_f64(), empty) {
+                        let inside = (if lc { x >= lo } else { x > lo }) && (if hc { x <= hi } else { x < hi });
+                        if !inside {
+                            ch.report(
+                                Diagnostic::error(
+                                    codes::OUT_OF_RANGE,
+                                    &src,
+                                    def.span,
+                                    format!("the default {x} is outside {}", sig.range_text()),
+                                    "out of range",
+                                )
+                                .with_label(rs, "declared range"),
+                            );
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// The symbolic value of a hyperparameter in a generic check.
+pub fn symbolic(ch: &mut Checker, f: &mut Frame, p: &Param, ty: Ty) -> Value {
+    let name = p.name.name.clone();
+    if p.variadic {
+        return Value::List(None);
+    }
+    let int_default = matches!(p.default.as_ref().map(|d| &d.kind), Some(ExprKind::Int(_)));
+    match ty {
+        Ty::Int => Value::Int(Dim::Sym(name)),
+        Ty::Float if int_default && p.ty.is_none() => Value::Int(Dim::Sym(name)),
+        Ty::Float => Value::Float(None),
+        Ty::Schedule => Value::Schedule(Rc::new(Applied { callee: Callee::Param(name), args: Bound::new() })),
+        Ty::Bool => Value::Bool(None),
+        Ty::Str => Value::Str(None),
+        Ty::Tensor => Value::Tensor(Shape::Any(Some(name)), Elem::Float),
+        Ty::List => Value::List(None),
+        _ => match &p.default {
+            Some(d) => {
+                let v = ch.eval(f, d);
+                coerce(ch, f, ty, v, d.span).unwrap_or(Value::Unknown)
+            }
+            None => {
+                let a = Rc::new(Applied { callee: Callee::Param(name.clone()), args: Bound::new() });
+                match ty {
+                    Ty::Rule => Value::Rule(a),
+                    Ty::Init => Value::Init(a),
+                    Ty::Adapter => Value::Adapter(a),
+                    Ty::Fn => Value::Fn(Callee::Param(name)),
+                    _ => Value::Unknown,
+                }
+            }
+        },
     }
 }

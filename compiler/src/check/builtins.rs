@@ -4,7 +4,8 @@
 //! `partition`, which needs parameter metadata. Each has a signature for arity and keyword
 //! checks and a typing rule giving its result's shape. Everything else lives in `stdlib/*.opt`.
 
-use super::body::{shape_of_list, to_dim};
+use super::apply::shape_of_list;
+use super::dims::to_dim;
 use super::eval::{ArgVal, Checker, Frame};
 use super::shape::{Dim, DimOp, Shape};
 use super::value::{Applied, Bound, Callee, Elem, Value};

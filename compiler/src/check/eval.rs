@@ -4,163 +4,13 @@
 //! constant faults, and folding constants so that sizes and hyperparameters stay known.
 //! Calls are dispatched to declarations ([`super::body`]) or builtins ([`super::builtins`]).
 
+pub use super::frame::{ArgVal, Ctx, Frame, Local, LocalKind, Scope};
 use super::shape::{Dim, DimOp, Shape, ShapeError};
 use super::value::{Callee, DeclId, Elem, Value};
 use super::Program;
 use crate::diag::{codes, did_you_mean, Diagnostic};
-use crate::source::SourceFile;
 use crate::syntax::ast::*;
 use std::collections::{HashMap, HashSet};
-use std::sync::Arc;
-
-/// What kind of body a frame checks; decides which names and statements are allowed.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Ctx {
-    /// A rule body: `g`, `param`, `step`, `state`.
-    Rule,
-    /// A schedule body: `step`.
-    Schedule,
-    /// An init body: the shape's dimensions.
-    Init,
-    /// An `fn` body.
-    Function,
-    /// A model body: `param`, sub-models, `forward`.
-    Model,
-    /// A model's `forward`.
-    Forward,
-    /// An adapter body: the adapted weight, `param`, `frozen`, `weight`.
-    Adapter,
-    /// An experiment.
-    Experiment,
-}
-
-/// How a local name was bound.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum LocalKind {
-    /// `let`: immutable.
-    Let,
-    /// `var`: mutable.
-    Var,
-    /// `state`: mutable, persistent.
-    State,
-    /// A hyperparameter of the declaration.
-    Hyper,
-    /// An input (`g`, `x`) or a dimension bound by a shape.
-    Input,
-    /// A model or adapter member, or an experiment binding.
-    Member,
-    /// A loop variable.
-    Loop,
-}
-
-impl LocalKind {
-    /// How the binding is described in messages.
-    pub fn describe(self) -> &'static str {
-        match self {
-            LocalKind::Let => "bound with `let`",
-            LocalKind::Var => "a `var`",
-            LocalKind::State => "a `state`",
-            LocalKind::Hyper => "a hyperparameter",
-            LocalKind::Input => "an input",
-            LocalKind::Member => "a member",
-            LocalKind::Loop => "a loop variable",
-        }
-    }
-}
-
-/// A local binding.
-#[derive(Clone, Debug)]
-pub struct Local {
-    /// What is known of it.
-    pub value: Value,
-    /// How it was bound.
-    pub kind: LocalKind,
-    /// Where.
-    pub span: Span,
-}
-
-/// The names bound in one scope. Scopes hold a handful of names, so a vector searched from the
-/// end beats hashing them.
-#[derive(Clone, Debug, Default)]
-pub struct Scope(Vec<(String, Local)>);
-
-impl Scope {
-    /// A binding by name.
-    pub fn get(&self, name: &str) -> Option<&Local> {
-        self.0.iter().rev().find(|(n, _)| n == name).map(|(_, l)| l)
-    }
-
-    /// A binding by name, for update.
-    pub fn get_mut(&mut self, name: &str) -> Option<&mut Local> {
-        self.0.iter_mut().rev().find(|(n, _)| n == name).map(|(_, l)| l)
-    }
-
-    /// Binds a name, replacing an earlier binding of it in this scope.
-    pub fn insert(&mut self, name: String, local: Local) {
-        match self.get_mut(&name) {
-            Some(l) => *l = local,
-            None => self.0.push((name, local)),
-        }
-    }
-
-    /// The bindings in order.
-    pub fn iter(&self) -> impl Iterator<Item = (&String, &Local)> {
-        self.0.iter().map(|(n, l)| (n, l))
-    }
-
-    /// The bound names.
-    pub fn keys(&self) -> impl Iterator<Item = &String> {
-        self.0.iter().map(|(n, _)| n)
-    }
-}
-
-impl FromIterator<(String, Local)> for Scope {
-    fn from_iter<I: IntoIterator<Item = (String, Local)>>(iter: I) -> Self {
-        Scope(iter.into_iter().collect())
-    }
-}
-
-/// One body being checked.
-pub struct Frame {
-    /// The unit whose top-level scope applies.
-    pub unit: usize,
-    /// Its source, for diagnostics.
-    pub source: Arc<SourceFile>,
-    /// What kind of body.
-    pub ctx: Ctx,
-    /// Nested scopes, innermost last.
-    pub scopes: Vec<Scope>,
-    /// In a rule: the parameter being updated.
-    pub param: Option<Value>,
-}
-
-impl Frame {
-    /// A frame with one empty scope.
-    pub fn new(unit: usize, source: Arc<SourceFile>, ctx: Ctx) -> Self {
-        Frame { unit, source, ctx, scopes: vec![Scope::default()], param: None }
-    }
-
-    /// Finds a local.
-    pub fn get(&self, name: &str) -> Option<&Local> {
-        self.scopes.iter().rev().find_map(|s| s.get(name))
-    }
-
-    /// Finds a local for update.
-    pub fn get_mut(&mut self, name: &str) -> Option<&mut Local> {
-        self.scopes.iter_mut().rev().find_map(|s| s.get_mut(name))
-    }
-}
-
-/// A call argument after evaluation.
-#[derive(Clone, Debug)]
-pub struct ArgVal {
-    /// `name =` if a keyword argument.
-    pub name: Option<Ident>,
-    /// Its value.
-    pub value: Value,
-    /// The argument's span.
-    pub span: Span,
-}
 
 /// The checker: the program, the diagnostics so far, and the declarations being instantiated.
 pub struct Checker<'p> {
@@ -176,8 +26,8 @@ pub struct Checker<'p> {
     pub sig_cache: HashMap<DeclId, std::rc::Rc<Vec<super::args::Sig>>>,
     /// Whether each declaration's generic check is clean.
     pub generic_cache: HashMap<DeclId, bool>,
-    /// Recursion cycles already reported, as sorted declaration lists.
-    pub cycles: HashSet<Vec<DeclId>>,
+    /// Instantiations already run: what they found and what they caught.
+    pub instances: HashMap<String, (super::body::Outcome, Vec<Diagnostic>)>,
 }
 
 impl<'p> Checker<'p> {
@@ -191,7 +41,7 @@ impl<'p> Checker<'p> {
             stack: Vec::new(),
             sig_cache: HashMap::new(),
             generic_cache: HashMap::new(),
-            cycles: HashSet::new(),
+            instances: HashMap::new(),
         }
     }
 
@@ -314,7 +164,7 @@ impl<'p> Checker<'p> {
     pub fn block_value(&mut self, f: &mut Frame, b: &Block) -> Value {
         f.scopes.push(Scope::default());
         for s in &b.stmts {
-            super::body::stmt(self, f, s);
+            super::stmt::stmt(self, f, s);
         }
         let v = match &b.value {
             Some(e) => self.eval(f, e),
@@ -856,13 +706,13 @@ impl<'p> Checker<'p> {
         match callee {
             Value::Unknown => Value::Unknown,
             Value::Callable(Callee::Decl(id)) | Value::Fn(Callee::Decl(id)) => {
-                super::body::call_decl(self, f, id, args, callee_span, span)
+                super::apply::call_decl(self, f, id, args, callee_span, span)
             }
             Value::Callable(Callee::Builtin(name)) | Value::Fn(Callee::Builtin(name)) => {
                 super::builtins::call(self, f, name, args, span)
             }
             Value::Fn(Callee::Param(_)) => Value::Unknown,
-            Value::Rule(r) => super::body::apply_rule(self, f, &r, args, span, None),
+            Value::Rule(r) => super::apply::apply_rule(self, f, &r, args, span, None),
             // A schedule evaluated at another step: `b(step - at)`.
             Value::Schedule(_) => {
                 match args {
@@ -877,8 +727,8 @@ impl<'p> Checker<'p> {
                 }
                 Value::Float(None)
             }
-            Value::Init(i) => super::body::apply_init(self, f, &i, args, span),
-            Value::Model(m) => super::body::call_forward(self, f, &m, args, span),
+            Value::Init(i) => super::apply::apply_init(self, f, &i, args, span),
+            Value::Model(m) => super::apply::call_forward(self, f, &m, args, span),
             other => {
                 let d = Diagnostic::error(
                     codes::NOT_CALLABLE,

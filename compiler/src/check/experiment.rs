@@ -4,7 +4,7 @@
 //! rule is checked against the shape of each parameter it will update, and an experiment that
 //! lacks a loss, a step count or an `optimize` is rejected.
 
-use super::body::{self, check_count, Outcome};
+use super::body::{check_count, Outcome};
 use super::eval::{ArgVal, Checker, Ctx, Frame, Local, LocalKind};
 use super::shape::Shape;
 use super::value::{DeclId, Member, ModelVal, ParamInfo, Ty, Value};
@@ -111,7 +111,7 @@ pub fn check_experiment(ch: &mut Checker, id: DeclId) -> Outcome {
                         let arg = ArgVal { name: None, value: g, span: p.span };
                         if let Value::Rule(applied) = &r {
                             let what = format!("applying this rule to `{path}`, shape {}", info.shape);
-                            body::apply_rule(ch, &mut f, applied, &[arg], rule.span, Some(what));
+                            super::apply::apply_rule(ch, &mut f, applied, &[arg], rule.span, Some(what));
                         }
                         names.push(format!("{path}{}", info.shape));
                     }
@@ -139,7 +139,7 @@ pub fn check_experiment(ch: &mut Checker, id: DeclId) -> Outcome {
                 for p in paths {
                     for (_, info) in resolve(ch, &f, p, false) {
                         if let Shape::Dims(d) = &info.shape {
-                            body::init_tensor(ch, &f, &a, d.clone(), init.span);
+                            super::apply::init_tensor(ch, &f, &a, d.clone(), init.span);
                         }
                     }
                 }
@@ -220,7 +220,7 @@ pub fn check_experiment(ch: &mut Checker, id: DeclId) -> Outcome {
                     .with_help("an experiment declares bindings; compute values in a `fn` or with `let name = ...`"),
                 );
             }
-            _ => body::stmt(ch, &mut f, s),
+            _ => super::stmt::stmt(ch, &mut f, s),
         }
     }
     let mut missing = Vec::new();
@@ -401,7 +401,7 @@ fn apply_clauses(ch: &mut Checker, f: &mut Frame, v: Value, vspan: Span, clauses
                         span: t.span,
                     };
                     let Some(info) = member_param(ch, f, &model, &place) else { continue };
-                    let members = body::adapt(ch, f, &applied, info.shape.clone(), t.span);
+                    let members = super::apply::adapt(ch, f, &applied, info.shape.clone(), t.span);
                     if place.parts.len() == 1 {
                         if let Some(slot) = model.members.iter_mut().find(|(n, _)| *n == place.parts[0].name) {
                             slot.1 =

@@ -1,19 +1,24 @@
 //! Checking: everything that can be known about a program before it runs. [`load`] reads the
 //! given files and what they import, detecting missing files and cycles, and links the embedded
 //! standard library; then every declaration is checked by abstract interpretation ([`eval`] for
-//! expressions, [`body`] for the bodies of rules, schedules, inits, functions, models and
-//! adapters, [`experiment`] for experiments) over [`value::Value`]s carrying types and
-//! [`shape::Shape`]s. All independent errors are reported, each with a stable code.
+//! expressions, [`body`], [`stmt`] and [`dims`] for the bodies of rules, schedules, inits,
+//! functions, models and adapters, [`apply`] for their uses, [`experiment`] for experiments) over
+//! [`value::Value`]s carrying types and [`shape::Shape`]s; [`args`] binds and checks arguments,
+//! [`builtins`] types the primitives. All independent errors are reported, each with a stable code.
 //! The result is a [`Checked`] program whose per-declaration summaries are the "checked form"
 //! printed by `optic check --summary` and pinned by the snapshot tests.
 
+mod apply;
 mod args;
 mod body;
 mod builtins;
+mod dims;
 mod eval;
 mod experiment;
+mod frame;
 mod load;
 pub mod shape;
+mod stmt;
 mod summary;
 pub mod value;
 
@@ -182,6 +187,9 @@ fn finish(program: Program, mut diagnostics: Vec<Diagnostic>) -> Checked {
             && a.primary_span() == b.primary_span()
             && a.message == b.message
     });
+    // A recursion cycle is found from each of its members; report it once, where it comes first.
+    let mut cycles = std::collections::HashSet::new();
+    diagnostics.retain(|d| d.code != crate::diag::codes::RECURSION || cycles.insert(d.message.clone()));
     Checked { program, diagnostics, summaries }
 }
 

@@ -2,6 +2,8 @@
 //! prints an AST back as canonical text.
 
 pub mod ast;
+mod build;
+mod errors;
 pub mod format;
 pub mod parse;
 
