@@ -85,3 +85,26 @@ fn stdlib_names_do_not_hide_builtins() {
         assert!(!builtins.contains(&name.as_str()), "stdlib declares `{name}`, which hides the builtin of that name");
     }
 }
+
+/// The README's language examples are real programs: they must check.
+#[test]
+fn readme_examples_check() {
+    let readme = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("README.md")).expect("README");
+    // Untagged fences hold `.opt` code; tagged ones (```sh) hold other things.
+    let mut program = String::new();
+    let mut block: Option<bool> = None;
+    for line in readme.lines() {
+        match (block, line.strip_prefix("```")) {
+            (None, Some(tag)) => block = Some(tag.is_empty()),
+            (Some(_), Some(_)) => block = None,
+            (Some(true), None) => {
+                program.push_str(line);
+                program.push('\n');
+            }
+            _ => {}
+        }
+    }
+    assert!(program.contains("experiment lora_teacher_student"), "the README's examples were not found");
+    let checked = check_source("README.opt", &program, Path::new(env!("CARGO_MANIFEST_DIR")));
+    assert!(checked.is_ok(), "the README's examples do not check:\n{}", render_all(&checked.diagnostics));
+}
