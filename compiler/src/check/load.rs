@@ -7,7 +7,7 @@ use super::{DeclLoc, Program, Unit};
 use crate::diag::{codes, Diagnostic};
 use crate::source::SourceFile;
 use crate::syntax::ast::{Item, Span};
-use crate::syntax::parse_file;
+use crate::syntax::{later_syntax_errors, parse_file};
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -87,7 +87,9 @@ impl Loader {
         let ast = match parse_file(&source) {
             Ok(ast) => Some(Arc::new(ast)),
             Err(d) => {
+                let more = later_syntax_errors(&source, &d);
                 self.diags.push(d);
+                self.diags.extend(more);
                 None
             }
         };

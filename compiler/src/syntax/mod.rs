@@ -8,4 +8,4 @@ pub mod format;
 pub mod parse;
 
 pub use format::{format_expr, format_file};
-pub use parse::{parse_expr, parse_file};
+pub use parse::{later_syntax_errors, parse_expr, parse_file};

@@ -59,6 +59,48 @@ pub fn parse_file(source: &Arc<SourceFile>) -> Result<File, Diagnostic> {
     b.file(file)
 }
 
+/// Syntax errors after the first one: parsing resumes at each later line that starts a
+/// declaration (at column 0), so independent mistakes in one file are all reported.
+pub fn later_syntax_errors(source: &Arc<SourceFile>, first: &Diagnostic) -> Vec<Diagnostic> {
+    const MAX: usize = 20;
+    let text = &source.text;
+    let starts = item_starts_relaxed(text);
+    let mut out = Vec::new();
+    let mut after = first.primary_span().start;
+    while out.len() < MAX {
+        let Some(&start) = starts.iter().find(|&&s| s > after) else { break };
+        let d = match OptParser::parse(Rule::file, &text[start..]) {
+            // The grammar accepts the rest; the walk to the AST may still reject a literal.
+            Ok(mut pairs) => match pairs.next().map(|file| Builder { source, offset: start }.file(file)) {
+                Some(Err(d)) => d,
+                _ => break,
+            },
+            Err(e) => syntax_error(source, e, start),
+        };
+        after = d.primary_span().start.max(start);
+        out.push(d);
+    }
+    out
+}
+
+/// Lines that begin a declaration at column 0, whatever the brackets before them (after a
+/// syntax error they may be unbalanced). A run of `///` lines counts from its first line.
+fn item_starts_relaxed(text: &str) -> Vec<usize> {
+    const STARTS: &[&str] =
+        &["rule ", "schedule ", "init ", "adapter ", "model ", "fn ", "experiment ", "import ", "///"];
+    let mut out = Vec::new();
+    let mut offset = 0;
+    let mut in_doc = false;
+    for line in text.split_inclusive('\n') {
+        if !in_doc && STARTS.iter().any(|k| line.starts_with(k)) {
+            out.push(offset);
+        }
+        in_doc = line.starts_with("///");
+        offset += line.len();
+    }
+    out
+}
+
 /// Files above this size are parsed in two halves at once (top-level items are independent).
 const SPLIT_ABOVE: usize = 32 * 1024;
 
