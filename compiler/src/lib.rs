@@ -10,6 +10,7 @@
 
 pub mod check;
 pub mod diag;
+pub mod ir;
 pub mod source;
 pub mod stdlib;
 pub mod syntax;
