@@ -1,6 +1,6 @@
 //! The stable diagnostic codes. A code never changes meaning once released; new problems get
 //! new codes. The hundreds digit groups them: 1 syntax, 2 names and imports, 3 arguments,
-//! 4 types, 5 shapes, 6 hyperparameter values, 7 program structure, 8 files.
+//! 4 types, 5 shapes, 6 hyperparameter values, 7 program structure, 8 files, 9 running.
 
 use std::fmt;
 
@@ -108,4 +108,9 @@ codes! {
 
     /// A data file that is missing or malformed.
     BAD_FILE = "E801";
+
+    /// A construct the compiler cannot run yet (checked, but not lowered to the tensor IR).
+    UNSUPPORTED = "E901";
+    /// A value that only turns out wrong once known values are computed (a shape, a count).
+    LOWERING = "E902";
 }
