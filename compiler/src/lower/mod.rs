@@ -240,6 +240,28 @@ pub fn compile_rule_in(
     })
 }
 
+/// Compiles an expression with no inputs (such as `randn([3, 4]) @ randn([4, 2])` or `f(2)` for
+/// a declaration of `file`) to a graph whose output is its value, as the REPL evaluates it.
+pub fn compile_expr_in(file: Option<(&str, &str)>, expr: &str) -> Result<Graph, Vec<Diagnostic>> {
+    crate::on_big_stack(|| {
+        let (name, text) = file.unwrap_or(("<program>", ""));
+        let checked = crate::check::check_source(name, text, std::path::Path::new("."));
+        if !checked.is_ok() {
+            return Err(checked.diagnostics);
+        }
+        let unit = root_unit(&checked.program.units);
+        let source = Arc::new(SourceFile::new("<expr>", expr));
+        let e = crate::syntax::parse_expr(&source).map_err(|d| vec![d])?;
+        let mut lw = Lowerer::new(&checked.program);
+        let step = lw.node(Op::Step, Vec::new());
+        let mut f = Frame { unit, source, scopes: vec![Vec::new()], step, inst: None, conds: Vec::new(), reset: None };
+        let v = lw.expr(&mut f, &e).map_err(|d| vec![*d])?;
+        let out = lw.tensor(&f, v, e.span).map_err(|d| vec![*d])?;
+        lw.g.output = out;
+        Ok(lw.g)
+    })
+}
+
 fn root_unit(units: &[Unit]) -> usize {
     units.iter().position(|u| u.root).unwrap_or(0)
 }
