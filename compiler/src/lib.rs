@@ -11,6 +11,7 @@
 pub mod check;
 pub mod diag;
 pub mod ir;
+pub mod lower;
 pub mod source;
 pub mod stdlib;
 pub mod syntax;
