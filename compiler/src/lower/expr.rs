@@ -104,11 +104,9 @@ impl Lowerer<'_> {
         }
         match n {
             "step" => return Ok(Lv::T(f.step)),
-            "param" => {
-                if f.inst.is_some() {
-                    let shape = self.g.inputs[0].clone();
-                    return Ok(Lv::T(self.node(Op::Param, shape)));
-                }
+            "param" if f.inst.is_some() => {
+                let shape = self.g.inputs[0].clone();
+                return Ok(Lv::T(self.node(Op::Param, shape)));
             }
             "pi" => return Ok(Lv::Num(std::f64::consts::PI)),
             "inf" => return Ok(Lv::Num(f64::INFINITY)),
@@ -359,7 +357,8 @@ impl Lowerer<'_> {
     /// `cond ? a : b` on values: known sides fold, numbers become a select node.
     pub(crate) fn select(&mut self, f: &Frame, cond: NodeId, a: Lv, b: Lv, span: Span) -> LResult<Lv> {
         match (&a, &b) {
-            (Lv::Rule(_) | Lv::Sched(_) | Lv::Init(_) | Lv::Fn(_) | Lv::Decl(_), _) => {
+            // A schedule in a branch is a number: `tensor` evaluates it at the current step.
+            (Lv::Rule(_) | Lv::Init(_) | Lv::Fn(_) | Lv::Decl(_), _) | (_, Lv::Rule(_) | Lv::Init(_) | Lv::Fn(_) | Lv::Decl(_)) => {
                 return Err(error(f, span, UNSUPPORTED, "choosing a rule or schedule at run time is not supported"))
             }
             _ => {}
