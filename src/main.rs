@@ -8,6 +8,8 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 mod fmt;
+mod repl;
+mod replay;
 
 /// optic: a compiler for declarative optimization experiments (.opt files).
 #[derive(Parser)]
@@ -19,6 +21,11 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
+    /// Start an interactive session: define rules, evaluate expressions, try rules on toy problems.
+    Repl {
+        /// Run this script instead of reading stdin (a transcript is printed, as for piped input).
+        script: Option<PathBuf>,
+    },
     /// Check files for errors without running anything.
     Check {
         /// The .opt files to check (imports are followed).
@@ -40,6 +47,31 @@ enum Command {
         #[arg(long)]
         check: bool,
     },
+    /// Run an update rule on a golden fixture (opt-reference/1 JSON) and write the trajectory as JSON.
+    Replay {
+        /// The fixture: kind `update` (recorded gradients) or `loss` (least squares).
+        fixture: PathBuf,
+        /// The rule expression, e.g. 'adam(lr = 1e-2)'; standard-library names are in scope.
+        #[arg(long)]
+        rule: String,
+        /// The element type the rule runs in; f32 rounds the fixture's inputs once at load.
+        #[arg(long, value_enum, default_value_t = replay::Dtype::F64)]
+        dtype: replay::Dtype,
+        /// Write the JSON to this file instead of stdout.
+        #[arg(long)]
+        out: Option<PathBuf>,
+        /// Seed of the rule's random draws.
+        #[arg(long, default_value_t = 0)]
+        seed: u64,
+        /// Also evaluate this schedule expression and write its values as `lr_schedule`,
+        /// e.g. 'cosine(0.05, warmup = 5, total = 25)'.
+        #[arg(long, value_name = "EXPR")]
+        lr_schedule: Option<String>,
+        /// Compare with the fixture's own trajectory at its tolerance; exit 1 unless it agrees.
+        /// The JSON is then written only with --out.
+        #[arg(long)]
+        check: bool,
+    },
 }
 
 fn main() -> ExitCode {
@@ -47,6 +79,10 @@ fn main() -> ExitCode {
     optic_compiler::on_big_stack(move || match cli.command {
         Command::Check { files, summary, plain } => run_check(&files, summary, plain),
         Command::Fmt { files, check } => fmt::run(&files, check),
+        Command::Repl { script } => repl::run(script),
+        Command::Replay { fixture, rule, dtype, out, seed, lr_schedule, check } => {
+            replay::run(&replay::Request { fixture, rule, dtype, seed, lr_schedule, out, check })
+        }
     })
 }
 

@@ -108,3 +108,20 @@ fn readme_examples_check() {
     let checked = check_source("README.opt", &program, Path::new(env!("CARGO_MANIFEST_DIR")));
     assert!(checked.is_ok(), "the README's examples do not check:\n{}", render_all(&checked.diagnostics));
 }
+
+/// One name, one declaration: across the standard library's files a later declaration of a name
+/// would be silently hidden by the first.
+#[test]
+fn stdlib_names_are_unique() {
+    use optic_compiler::syntax::ast::Item;
+    let mut seen: std::collections::HashMap<String, String> = std::collections::HashMap::new();
+    for f in optic_compiler::stdlib::files() {
+        for item in &f.ast.as_ref().expect("the stdlib parses").items {
+            if let Item::Decl(d) = item {
+                if let Some(first) = seen.insert(d.name.name.clone(), f.source.name.clone()) {
+                    panic!("`{}` is declared in {first} and in {}", d.name.name, f.source.name);
+                }
+            }
+        }
+    }
+}

@@ -358,7 +358,8 @@ impl Lowerer<'_> {
     pub(crate) fn select(&mut self, f: &Frame, cond: NodeId, a: Lv, b: Lv, span: Span) -> LResult<Lv> {
         match (&a, &b) {
             // A schedule in a branch is a number: `tensor` evaluates it at the current step.
-            (Lv::Rule(_) | Lv::Init(_) | Lv::Fn(_) | Lv::Decl(_), _) | (_, Lv::Rule(_) | Lv::Init(_) | Lv::Fn(_) | Lv::Decl(_)) => {
+            (Lv::Rule(_) | Lv::Init(_) | Lv::Fn(_) | Lv::Decl(_), _)
+            | (_, Lv::Rule(_) | Lv::Init(_) | Lv::Fn(_) | Lv::Decl(_)) => {
                 return Err(error(f, span, UNSUPPORTED, "choosing a rule or schedule at run time is not supported"))
             }
             _ => {}
