@@ -246,7 +246,8 @@ pub fn call(ch: &mut Checker, f: &mut Frame, name: &'static str, args: &[ArgVal]
     if UNARY.contains(&name) {
         let Some(shape) = numeric(ch, f, name, &a[0]) else { return Value::Unknown };
         if let Some(x) = a[0].as_ref().and_then(|(v, _)| v.as_f64()) {
-            return Value::Float(Some(fold_unary(name, x)));
+            let folded = crate::ir::Unary::from_builtin(name).and_then(|u| u.eval_f64(x));
+            return Value::Float(folded);
         }
         return Value::tensor(shape);
     }
@@ -446,31 +447,6 @@ pub fn call(ch: &mut Checker, f: &mut Frame, name: &'static str, args: &[ArgVal]
             }
         }
         _ => Value::Unknown,
-    }
-}
-
-fn fold_unary(name: &str, x: f64) -> f64 {
-    match name {
-        "abs" => x.abs(),
-        "sign" => {
-            if x > 0.0 {
-                1.0
-            } else if x < 0.0 {
-                -1.0
-            } else {
-                0.0
-            }
-        }
-        "sqrt" => x.sqrt(),
-        "exp" => x.exp(),
-        "log" => x.ln(),
-        "sin" => x.sin(),
-        "cos" => x.cos(),
-        "tanh" => x.tanh(),
-        "floor" => x.floor(),
-        "ceil" => x.ceil(),
-        "round" => x.round(),
-        _ => f64::NAN,
     }
 }
 

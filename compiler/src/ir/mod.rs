@@ -54,6 +54,48 @@ pub enum Unary {
     Not,
 }
 
+impl Unary {
+    /// The elementwise builtin of this name (`sqrt`, `abs`, ...), if there is one.
+    pub fn from_builtin(name: &str) -> Option<Unary> {
+        Some(match name {
+            "abs" => Unary::Abs,
+            "sign" => Unary::Sign,
+            "sqrt" => Unary::Sqrt,
+            "exp" => Unary::Exp,
+            "log" => Unary::Log,
+            "sin" => Unary::Sin,
+            "cos" => Unary::Cos,
+            "tanh" => Unary::Tanh,
+            "erf" => Unary::Erf,
+            "floor" => Unary::Floor,
+            "ceil" => Unary::Ceil,
+            "round" => Unary::Round,
+            _ => return None,
+        })
+    }
+
+    /// The function on one f64, for folding constants; `None` for `erf` (no std erf) and `not`.
+    pub fn eval_f64(self, x: f64) -> Option<f64> {
+        Some(match self {
+            Unary::Neg => -x,
+            Unary::Abs => x.abs(),
+            Unary::Sign if x > 0.0 => 1.0,
+            Unary::Sign if x < 0.0 => -1.0,
+            Unary::Sign => 0.0,
+            Unary::Sqrt => x.sqrt(),
+            Unary::Exp => x.exp(),
+            Unary::Log => x.ln(),
+            Unary::Sin => x.sin(),
+            Unary::Cos => x.cos(),
+            Unary::Tanh => x.tanh(),
+            Unary::Floor => x.floor(),
+            Unary::Ceil => x.ceil(),
+            Unary::Round => x.round(),
+            Unary::Erf | Unary::Not => return None,
+        })
+    }
+}
+
 /// Elementwise functions of two operands, broadcasting as NumPy does.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Binary {

@@ -65,25 +65,10 @@ impl Lowerer<'_> {
         let x0 = need(0)?;
         match name {
             "abs" | "sign" | "sqrt" | "exp" | "log" | "sin" | "cos" | "tanh" | "erf" | "floor" | "ceil" | "round" => {
-                if let Some(x) = Self::known(&x0) {
-                    if let Some(v) = fold_unary(name, x) {
-                        return Ok(Lv::Num(v));
-                    }
+                let u = Unary::from_builtin(name).expect("the arm lists elementwise builtins");
+                if let Some(v) = Self::known(&x0).and_then(|x| u.eval_f64(x)) {
+                    return Ok(Lv::Num(v));
                 }
-                let u = match name {
-                    "abs" => Unary::Abs,
-                    "sign" => Unary::Sign,
-                    "sqrt" => Unary::Sqrt,
-                    "exp" => Unary::Exp,
-                    "log" => Unary::Log,
-                    "sin" => Unary::Sin,
-                    "cos" => Unary::Cos,
-                    "tanh" => Unary::Tanh,
-                    "erf" => Unary::Erf,
-                    "floor" => Unary::Floor,
-                    "ceil" => Unary::Ceil,
-                    _ => Unary::Round,
-                };
                 let x = self.tensor(f, x0, span)?;
                 let shape = self.g.shape(x).to_vec();
                 Ok(Lv::T(self.node(Op::Unary(u, x), shape)))
@@ -397,29 +382,4 @@ fn size(f: &Frame, v: &Lv, span: Span) -> LResult<usize> {
         Some(x) if x >= 0.0 && x.fract() == 0.0 => Ok(x as usize),
         _ => Err(error(f, span, codes::LOWERING, "a size must be a whole number known before running")),
     }
-}
-
-fn fold_unary(name: &str, x: f64) -> Option<f64> {
-    Some(match name {
-        "abs" => x.abs(),
-        "sign" => {
-            if x > 0.0 {
-                1.0
-            } else if x < 0.0 {
-                -1.0
-            } else {
-                0.0
-            }
-        }
-        "sqrt" => x.sqrt(),
-        "exp" => x.exp(),
-        "log" => x.ln(),
-        "sin" => x.sin(),
-        "cos" => x.cos(),
-        "tanh" => x.tanh(),
-        "floor" => x.floor(),
-        "ceil" => x.ceil(),
-        "round" => x.round(),
-        _ => return None,
-    })
 }

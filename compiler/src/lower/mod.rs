@@ -225,14 +225,7 @@ pub fn compile_rule_in(
     shapes: &[Vec<usize>],
 ) -> Result<Vec<Graph>, Vec<Diagnostic>> {
     crate::on_big_stack(|| {
-        let (name, text) = file.unwrap_or(("<program>", ""));
-        let checked = crate::check::check_source(name, text, std::path::Path::new("."));
-        if !checked.is_ok() {
-            return Err(checked.diagnostics);
-        }
-        let unit = root_unit(&checked.program.units);
-        let source = Arc::new(SourceFile::new("<rule>", rule));
-        let expr = crate::syntax::parse_expr(&source).map_err(|d| vec![d])?;
+        let (checked, unit, source, expr) = prepare(file, "<rule>", rule)?;
         shapes
             .iter()
             .map(|shape| lower_rule_for(&checked.program, unit, &source, &expr, shape).map_err(|d| vec![*d]))
@@ -244,14 +237,7 @@ pub fn compile_rule_in(
 /// a declaration of `file`) to a graph whose output is its value, as the REPL evaluates it.
 pub fn compile_expr_in(file: Option<(&str, &str)>, expr: &str) -> Result<Graph, Vec<Diagnostic>> {
     crate::on_big_stack(|| {
-        let (name, text) = file.unwrap_or(("<program>", ""));
-        let checked = crate::check::check_source(name, text, std::path::Path::new("."));
-        if !checked.is_ok() {
-            return Err(checked.diagnostics);
-        }
-        let unit = root_unit(&checked.program.units);
-        let source = Arc::new(SourceFile::new("<expr>", expr));
-        let e = crate::syntax::parse_expr(&source).map_err(|d| vec![d])?;
+        let (checked, unit, source, e) = prepare(file, "<expr>", expr)?;
         let mut lw = Lowerer::new(&checked.program);
         let step = lw.node(Op::Step, Vec::new());
         let mut f = Frame { unit, source, scopes: vec![Vec::new()], step, inst: None, conds: Vec::new(), reset: None };
@@ -260,6 +246,23 @@ pub fn compile_expr_in(file: Option<(&str, &str)>, expr: &str) -> Result<Graph, 
         lw.g.output = out;
         Ok(lw.g)
     })
+}
+
+/// Checks the program the expression is written against and parses the expression.
+fn prepare(
+    file: Option<(&str, &str)>,
+    name: &str,
+    text: &str,
+) -> Result<(crate::check::Checked, usize, Arc<SourceFile>, crate::syntax::ast::Expr), Vec<Diagnostic>> {
+    let (file_name, file_text) = file.unwrap_or(("<program>", ""));
+    let checked = crate::check::check_source(file_name, file_text, std::path::Path::new("."));
+    if !checked.is_ok() {
+        return Err(checked.diagnostics);
+    }
+    let unit = root_unit(&checked.program.units);
+    let source = Arc::new(SourceFile::new(name, text));
+    let expr = crate::syntax::parse_expr(&source).map_err(|d| vec![d])?;
+    Ok((checked, unit, source, expr))
 }
 
 fn root_unit(units: &[Unit]) -> usize {
