@@ -54,7 +54,9 @@ pub type StepFn<'a, T> = dyn FnMut(u64, &[ArrayD<T>], &[Vec<ArrayD<T>>]) -> Resu
 /// for kind `loss` only: steps + 1 values). Non-finite values are JSON `null`.
 pub fn replay(fixture: &Value, rule: &str, dtype: Dtype, seed: u64) -> Result<Value, String> {
     let problem = Problem::parse(fixture)?;
-    let graphs = compile(rule, &problem.shapes)?;
+    let named: Vec<(String, Vec<usize>)> =
+        problem.tensors.iter().cloned().zip(problem.shapes.iter().cloned()).collect();
+    let graphs = compile_named(rule, &named)?;
     let mut out = match dtype {
         Dtype::F64 => {
             let mut interp = Interp::<f64>::new(graphs, seed);
@@ -97,21 +99,31 @@ pub fn schedule_values(schedule: &str, steps: usize, seed: u64) -> Result<Vec<f6
         .collect()
 }
 
+/// Compiles a rule expression for the fixture's named tensors, so rules may route by name
+/// (`route(paths = ["b"], ...)`); diagnostics become one message.
+fn compile_named(rule: &str, params: &[(String, Vec<usize>)]) -> Result<Vec<Graph>, String> {
+    optic_compiler::lower::compile_rule_named(None, rule, params).map_err(|diags| diagnostics_message(rule, &diags))
+}
+
 /// Compiles a rule expression for the given parameter shapes; diagnostics become one message
 /// (each rendered by `render_plain`).
 fn compile(rule: &str, shapes: &[Vec<usize>]) -> Result<Vec<Graph>, String> {
-    let graphs = optic_compiler::lower::compile_rule(rule, shapes).map_err(|diags| {
-        let mut msg = format!("the rule expression `{rule}` does not compile:");
-        for d in &diags {
-            msg.push('\n');
-            msg.push_str(&d.render_plain());
-        }
-        msg
-    })?;
+    let graphs =
+        optic_compiler::lower::compile_rule(rule, shapes).map_err(|diags| diagnostics_message(rule, &diags))?;
     if graphs.len() != shapes.len() {
         return Err(format!("the rule compiled to {} graphs for {} parameters", graphs.len(), shapes.len()));
     }
     Ok(graphs)
+}
+
+/// One message from a rule's diagnostics, each rendered by `render_plain`.
+fn diagnostics_message(rule: &str, diags: &[optic_compiler::Diagnostic]) -> String {
+    let mut msg = format!("the rule expression `{rule}` does not compile:");
+    for d in diags {
+        msg.push('\n');
+        msg.push_str(&d.render_plain());
+    }
+    msg
 }
 
 /// Where the gradients come from.

@@ -504,3 +504,21 @@ fn replay_writes_the_lr_schedule() {
         assert!((c.as_f64().unwrap() - r.as_f64().unwrap()).abs() <= 1e-15, "{c} vs {r}");
     }
 }
+
+/// `route` and `mask` choose rules by parameter path: routing both ways to one rule changes
+/// nothing, and a masked-out gradient leaves its parameter in place while the other follows torch.
+#[test]
+fn rules_route_by_parameter_path() {
+    let fx = load("torch_sgd");
+    let same = replay(&fx, r#"route(paths = ["b"], then = sgd(lr = 0.05), otherwise = sgd(lr = 0.05))"#, Dtype::F64, 0)
+        .expect("replays");
+    compare(&fx, &same, Dtype::F64).expect("routing both ways to one rule changes nothing");
+
+    let mut masked =
+        replay(&fx, r#"chain(mask(scale(0), paths = ["W"]), sgd(lr = 0.05))"#, Dtype::F64, 0).expect("replays");
+    let w = &masked["trajectory"]["W"];
+    assert_eq!(&w[w.as_array().expect("steps").len() - 1], &fx["inputs"]["init"]["W"], "W never moves");
+    // With W's trajectory taken from the reference, what remains to compare is b's.
+    masked["trajectory"]["W"] = fx["trajectory"]["W"].clone();
+    compare(&fx, &masked, Dtype::F64).expect("b follows torch's sgd");
+}

@@ -92,3 +92,18 @@ fn lowering_errors_are_diagnostics() {
     let err = compile_rule("nosuchrule()", &[vec![3]]).expect_err("unknown");
     assert_eq!(err[0].code.0, "E201");
 }
+
+#[test]
+fn routing_by_path_needs_named_parameters() {
+    let err =
+        compile_rule(r#"route(paths = ["b"], then = sgd(), otherwise = adam())"#, &[vec![3]]).expect_err("no names");
+    assert_eq!(err[0].code.0, "E901");
+    let named = [("model.w".to_string(), vec![4, 3]), ("model.b".to_string(), vec![3])];
+    let gs = optic_compiler::lower::compile_rule_named(None, r#"mask(sign_sgd(lr = 1), paths = ["*.w"])"#, &named)
+        .expect("lowers");
+    let has_sign = |g: &optic_compiler::ir::Graph| {
+        g.nodes.iter().any(|n| matches!(n.op, Op::Unary(optic_compiler::ir::Unary::Sign, _)))
+    };
+    assert!(has_sign(&gs[0]) && !has_sign(&gs[1]));
+    assert!(matches!(gs[1].nodes[gs[1].output].op, Op::Input(0)), "unmasked parameters pass their input through");
+}

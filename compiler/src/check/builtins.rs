@@ -1,7 +1,7 @@
 //! Builtins: the primitives the language cannot define itself (elementwise math, reductions,
 //! group reductions over every parameter a rule updates (`global_norm`, `global_sum`),
 //! constructors, counter-based random numbers, shape queries, linear algebra, data loading) and
-//! `partition`, which needs parameter metadata. Each has a signature for arity and keyword
+//! `partition`, `mask` and `route`, which need parameter metadata (rank, path). Each has a signature for arity and keyword
 //! checks and a typing rule giving its result's shape. Everything else lives in `stdlib/*.opt`.
 
 use super::apply::shape_of_list;
@@ -78,6 +78,8 @@ static SIGS: &[Sig] = &[
     sig("solve", &["a", "b"], 2),
     sig("cholesky", &["a"], 1),
     sig("partition", &["matrices", "vectors"], 2),
+    sig("mask", &["inner", "paths"], 2),
+    sig("route", &["paths", "then", "otherwise"], 3),
     sig("load", &["path"], 1),
     sig("onehot", &["labels", "classes"], 2),
     sig("initial", &["x"], 1),
@@ -136,6 +138,8 @@ pub static NAMES: &[&str] = &[
     "solve",
     "cholesky",
     "partition",
+    "mask",
+    "route",
     "load",
     "onehot",
     "initial",
@@ -412,27 +416,41 @@ pub fn call(ch: &mut Checker, f: &mut Frame, name: &'static str, args: &[ArgVal]
             }
         }
         "svd" | "left_singular" | "qr" | "eigh" | "solve" => linalg(ch, f, name, &a),
-        "partition" => {
-            for (v, sp) in a.iter().flatten() {
+        "partition" | "mask" | "route" => {
+            for ((p, v), sp) in s.params.iter().zip(&a).filter_map(|(p, v)| v.as_ref().map(|(v, sp)| ((p, v), sp))) {
+                if *p == "paths" {
+                    let strings =
+                        matches!(v, Value::List(Some(items)) if items.iter().all(|i| matches!(i, Value::Str(_))));
+                    if !strings && !matches!(v, Value::Unknown | Value::List(None)) {
+                        ch.err(
+                            f,
+                            codes::TYPE_MISMATCH,
+                            *sp,
+                            "`paths` is a list of parameter paths like `[\"*.b\"]`",
+                            "expected strings",
+                        );
+                    }
+                    continue;
+                }
                 if !matches!(v, Value::Rule(_) | Value::Unknown | Value::Callable(_)) {
                     ch.err(
                         f,
                         codes::TYPE_MISMATCH,
                         *sp,
-                        format!("`partition` routes to rules, found {}", v.describe()),
+                        format!("`{name}` routes to rules, found {}", v.describe()),
                         "expected a rule",
                     );
                 }
             }
             let mut args = Bound::new();
             for (p, v) in s.params.iter().zip(&a) {
-                if let Some((v, sp)) = v {
+                if let Some((v, sp)) = v.as_ref().filter(|_| *p != "paths") {
                     let v =
                         super::args::coerce(ch, f, super::value::Ty::Rule, v.clone(), *sp).unwrap_or(Value::Unknown);
                     args.insert(p.to_string(), v);
                 }
             }
-            Value::Rule(Rc::new(Applied { callee: Callee::Builtin("partition"), args }))
+            Value::Rule(Rc::new(Applied { callee: Callee::Builtin(name), args }))
         }
         "load" => load(ch, f, &a),
         "onehot" => {

@@ -26,6 +26,8 @@ fn params(name: &str) -> &'static [&'static str] {
         "svd" | "left_singular" => &["a", "rank"],
         "solve" => &["a", "b"],
         "partition" => &["matrices", "vectors"],
+        "mask" => &["inner", "paths"],
+        "route" => &["paths", "then", "otherwise"],
         "onehot" => &["labels", "classes"],
         "randn" | "rand" => &["shape"],
         "arange" => &["n"],
@@ -261,6 +263,15 @@ impl Lowerer<'_> {
                 let (m, v) = (self.as_value(need(0)?), self.as_value(need(1)?));
                 Ok(Lv::Rule(Rc::new(RuleVal::Partition { matrices: m, vectors: v })))
             }
+            "mask" => {
+                let paths = strings(f, &need(1)?, span)?;
+                Ok(Lv::Rule(Rc::new(RuleVal::Mask { inner: self.as_value(x0), paths })))
+            }
+            "route" => {
+                let paths = strings(f, &x0, span)?;
+                let (then, otherwise) = (self.as_value(need(1)?), self.as_value(need(2)?));
+                Ok(Lv::Rule(Rc::new(RuleVal::Route { paths, then, otherwise })))
+            }
             _ => {
                 let _ = FnVal::Builtin(name);
                 Err(error(f, span, UNSUPPORTED, format!("`{name}` cannot be used in an update rule yet")))
@@ -374,6 +385,19 @@ impl Lowerer<'_> {
                 out(self, node, vec![shape]).swap_remove(0)
             }
         })
+    }
+}
+
+fn strings(f: &Frame, v: &Lv, span: Span) -> LResult<Vec<String>> {
+    match v {
+        Lv::List(items) => items
+            .iter()
+            .map(|i| match i {
+                Lv::Str(s) => Ok(s.clone()),
+                _ => Err(error(f, span, codes::TYPE_MISMATCH, "`paths` is a list of strings")),
+            })
+            .collect(),
+        _ => Err(error(f, span, codes::TYPE_MISMATCH, "`paths` is a list of strings")),
     }
 }
 

@@ -72,6 +72,24 @@ pub enum RuleVal {
         /// For the others.
         vectors: Lv,
     },
+    /// `mask(inner, paths)`: `inner` on the parameters a path names, the input unchanged on the
+    /// others (optax.masked).
+    Mask {
+        /// The rule applied where the mask holds.
+        inner: Lv,
+        /// Path patterns.
+        paths: Vec<String>,
+    },
+    /// `route(paths, then, otherwise)`: `then` on the parameters a path names, `otherwise` on the
+    /// rest (optax.multi_transform with two labels).
+    Route {
+        /// Path patterns.
+        paths: Vec<String>,
+        /// For matching parameters.
+        then: Lv,
+        /// For the others.
+        otherwise: Lv,
+    },
 }
 
 /// A function value.
@@ -154,11 +172,13 @@ pub(crate) struct Lowerer<'p> {
     pub streams: u64,
     /// Declarations being inlined, against runaway recursion.
     pub depth: usize,
+    /// The path of the parameter being updated, when known (`mask` and `route` need it).
+    pub path: Option<String>,
 }
 
 impl<'p> Lowerer<'p> {
     fn new(prog: &'p Program) -> Self {
-        Lowerer { prog, g: Graph::default(), sites: 0, streams: 0, depth: 0 }
+        Lowerer { prog, g: Graph::default(), sites: 0, streams: 0, depth: 0, path: None }
     }
 
     /// Adds a node.
@@ -218,6 +238,24 @@ pub fn compile_rule(rule: &str, shapes: &[Vec<usize>]) -> Result<Vec<Graph>, Vec
     compile_rule_in(None, rule, shapes)
 }
 
+/// Like [`compile_rule_in`] for named parameters (`model.w`, or a fixture's `W`), so that rules
+/// may route by path (`mask`, `route`).
+pub fn compile_rule_named(
+    file: Option<(&str, &str)>,
+    rule: &str,
+    params: &[(String, Vec<usize>)],
+) -> Result<Vec<Graph>, Vec<Diagnostic>> {
+    crate::on_big_stack(|| {
+        let (checked, unit, source, expr) = prepare(file, "<rule>", rule)?;
+        params
+            .iter()
+            .map(|(path, shape)| {
+                lower_rule_for(&checked.program, unit, &source, &expr, shape, Some(path)).map_err(|d| vec![*d])
+            })
+            .collect()
+    })
+}
+
 /// Like [`compile_rule`], with the declarations of `file` (a name and its text) also in scope.
 pub fn compile_rule_in(
     file: Option<(&str, &str)>,
@@ -228,7 +266,7 @@ pub fn compile_rule_in(
         let (checked, unit, source, expr) = prepare(file, "<rule>", rule)?;
         shapes
             .iter()
-            .map(|shape| lower_rule_for(&checked.program, unit, &source, &expr, shape).map_err(|d| vec![*d]))
+            .map(|shape| lower_rule_for(&checked.program, unit, &source, &expr, shape, None).map_err(|d| vec![*d]))
             .collect()
     })
 }
@@ -276,8 +314,10 @@ fn lower_rule_for(
     source: &Arc<SourceFile>,
     rule: &crate::syntax::ast::Expr,
     shape: &[usize],
+    path: Option<&str>,
 ) -> LResult<Graph> {
     let mut lw = Lowerer::new(prog);
+    lw.path = path.map(str::to_string);
     lw.g.inputs = vec![shape.to_vec()];
     let step = lw.node(Op::Step, Vec::new());
     let one = lw.constant(1.0);
@@ -299,6 +339,13 @@ fn lower_rule_for(
     let out = lw.expand_to(out, shape);
     lw.g.output = out;
     Ok(lw.g)
+}
+
+/// True if a path pattern names the parameter: parts separated by `.`, `*` matching any one part,
+/// and a pattern naming a prefix matching everything below it (as in an experiment's `optimize`).
+pub fn path_matches(pattern: &str, path: &str) -> bool {
+    let (p, q): (Vec<&str>, Vec<&str>) = (pattern.split('.').collect(), path.split('.').collect());
+    p.len() <= q.len() && p.iter().zip(&q).all(|(a, b)| *a == "*" || a == b)
 }
 
 /// The code of lowering failures that are not user errors the checker would have caught.

@@ -28,6 +28,22 @@ impl Lowerer<'_> {
                 let chosen = if self.g.shape(x).len() >= 2 { matrices.clone() } else { vectors.clone() };
                 return self.apply_rule(f, &chosen, Lv::T(x), span);
             }
+            RuleVal::Mask { inner, paths } | RuleVal::Route { paths, then: inner, .. } => {
+                let Some(path) = self.path.clone() else {
+                    return Err(error(
+                        f,
+                        span,
+                        UNSUPPORTED,
+                        "this rule routes by parameter path, but the parameters have no names here",
+                    ));
+                };
+                let hit = paths.iter().any(|p| super::path_matches(p, &path));
+                return match (&*rule, hit) {
+                    (_, true) => self.apply_rule(f, inner, Lv::T(x), span),
+                    (RuleVal::Route { otherwise, .. }, false) => self.apply_rule(f, otherwise, Lv::T(x), span),
+                    _ => Ok(Lv::T(x)),
+                };
+            }
             RuleVal::Decl(a) => a.clone(),
         };
         self.depth += 1;
