@@ -114,6 +114,13 @@ golden! {
              d = 1.0, weight_decay = 0)";
 
     // ---------------------------------------------------------------- pytorch_optimizer 4.1.0
+    // Generated here by tools/gen_fixtures.py (pytorch_optimizer 4.1.0 has no shipped fixture for these).
+    po_adabelief => "adabelief(lr = 0.01, beta1 = 0.9, beta2 = 0.999, eps = 1e-16)";
+    po_adabelief_lsq => "adabelief(lr = 0.01, beta1 = 0.9, beta2 = 0.999, eps = 1e-16)";
+    po_diffgrad => "diffgrad(lr = 0.01, beta1 = 0.9, beta2 = 0.999, eps = 1e-8, inner_eps = 1e-15)";
+    po_diffgrad_lsq => "diffgrad(lr = 0.01, beta1 = 0.9, beta2 = 0.999, eps = 1e-8, inner_eps = 1e-15)";
+    po_lamb => "lamb(lr = 0.01, beta1 = 0.9, beta2 = 0.999, eps = 1e-6)";
+    po_lamb_lsq => "lamb(lr = 0.01, beta1 = 0.9, beta2 = 0.999, eps = 1e-6)";
     po_lion => "lion(lr = 0.005, beta1 = 0.9, beta2 = 0.99, weight_decay = 0.1, weight_decouple = true, \
                 fixed_decay = false)";
     po_lion_lsq => "lion(lr = 0.01, beta1 = 0.9, beta2 = 0.99, weight_decay = 0.1, weight_decouple = true, \
