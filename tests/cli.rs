@@ -1,20 +1,10 @@
 //! The `optic` binary as a user runs it: exit codes, rendered diagnostics, `--plain` lines,
 //! `fmt` rewriting and `--check`, help text, and hostile inputs that must not crash it.
 
+mod common;
+
+use common::{optic, stderr};
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
-
-fn optic(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_optic"))
-        .args(args)
-        .current_dir(env!("CARGO_MANIFEST_DIR"))
-        .output()
-        .expect("the optic binary runs")
-}
-
-fn stderr(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stderr).into_owned()
-}
 
 fn opt_files(dir: &str) -> Vec<String> {
     let mut v: Vec<String> = std::fs::read_dir(Path::new(env!("CARGO_MANIFEST_DIR")).join(dir))

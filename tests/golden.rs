@@ -13,12 +13,14 @@
 #[path = "../src/replay.rs"]
 mod replay;
 
+mod common;
+
+use common::{optic, stderr};
 use ndarray::ArrayD;
 use optic_compiler::interp::Scalar;
 use replay::{compare, replay, replay_with, schedule_values, Dtype};
 use serde_json::Value;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
 use std::time::Instant;
 
 /// One fixture and the rule expression that configures the stdlib rule as its peer was.
@@ -395,18 +397,6 @@ fn compare_honours_compare_steps_and_unusable_tolerances() {
 }
 
 // ------------------------------------------------------------------------------------ the command
-
-fn optic(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_optic"))
-        .args(args)
-        .current_dir(env!("CARGO_MANIFEST_DIR"))
-        .output()
-        .expect("the optic binary runs")
-}
-
-fn stderr(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stderr).into_owned()
-}
 
 fn scratch(name: &str) -> PathBuf {
     let dir = std::env::temp_dir().join(format!("optic-golden-{}", std::process::id()));
