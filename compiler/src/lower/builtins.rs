@@ -66,6 +66,16 @@ impl Lowerer<'_> {
         };
         let x0 = need(0)?;
         match name {
+            "initial" => match x0 {
+                Lv::Var(i) => Ok(Lv::T(self.initial_node(i))),
+                _ => Err(error(
+                    f,
+                    span,
+                    codes::TYPE_MISMATCH,
+                    "`initial` takes a tensor of the experiment, such as `model.w`",
+                )),
+            },
+            "load" => self.load(f, &x0, span),
             "abs" | "sign" | "sqrt" | "exp" | "log" | "sin" | "cos" | "tanh" | "erf" | "floor" | "ceil" | "round" => {
                 let u = Unary::from_builtin(name).expect("the arm lists elementwise builtins");
                 if let Some(v) = Self::known(&x0).and_then(|x| u.eval_f64(x)) {
@@ -272,10 +282,41 @@ impl Lowerer<'_> {
                 let (then, otherwise) = (self.as_value(need(1)?), self.as_value(need(2)?));
                 Ok(Lv::Rule(Rc::new(RuleVal::Route { paths, then, otherwise })))
             }
+            "arange" => {
+                let n = size(f, &x0, span)?;
+                Ok(Lv::T(self.arange(n)))
+            }
+            "onehot" => {
+                let labels = self.tensor(f, x0, span)?;
+                let k = size(f, &need(1)?, span)?;
+                let mut shape = self.g.shape(labels).to_vec();
+                shape.push(1);
+                let column = self.node(Op::Reshape(labels), shape);
+                let classes = self.arange(k);
+                self.elementwise(f, Binary::Eq, column, classes, span).map(Lv::T)
+            }
             _ => {
                 let _ = FnVal::Builtin(name);
                 Err(error(f, span, UNSUPPORTED, format!("`{name}` cannot be used in an update rule yet")))
             }
+        }
+    }
+
+    /// 0, 1, ..., n - 1 as a vector, built by doubling (`a ++ (a + len(a))`) so that it takes
+    /// log2(n) nodes and no op of its own.
+    fn arange(&mut self, n: usize) -> NodeId {
+        let mut a = self.node(Op::Fill(0.0), vec![1]);
+        let mut len = 1;
+        while len < n {
+            let shift = self.constant(len as f64);
+            let b = self.node(Op::Binary(Binary::Add, a, shift), vec![len]);
+            a = self.node(Op::Concat { args: vec![a, b], axis: 0 }, vec![2 * len]);
+            len *= 2;
+        }
+        if len == n {
+            a
+        } else {
+            self.node(Op::Slice { arg: a, ranges: vec![(0, 1)], drop: Vec::new() }, vec![n])
         }
     }
 

@@ -84,9 +84,7 @@ impl Lowerer<'_> {
                 let b = self.expr(f, base)?;
                 self.index(f, b, items, e.span)?
             }
-            ExprKind::Field { .. } => {
-                return Err(error(f, e.span, UNSUPPORTED, "fields (model members) are not part of an update rule"))
-            }
+            ExprKind::Field { .. } => self.field(f, e)?,
             ExprKind::If { cond, then, otherwise } => {
                 let c = self.expr(f, cond)?;
                 let Some(other) = otherwise else {
@@ -126,6 +124,7 @@ impl Lowerer<'_> {
     pub(crate) fn tensor(&mut self, f: &Frame, v: Lv, span: Span) -> LResult<NodeId> {
         match v {
             Lv::T(id) => Ok(id),
+            Lv::Var(i) => Ok(self.var_node(i)),
             Lv::Num(x) => Ok(self.constant(x)),
             Lv::Int(n) => Ok(self.constant(n as f64)),
             Lv::Bool(b) => Ok(self.constant(if b { 1.0 } else { 0.0 })),
@@ -246,6 +245,23 @@ impl Lowerer<'_> {
                 _ => Ok(None),
             })
             .collect::<LResult<_>>()?;
+        if let (Lv::List(list) | Lv::Tuple(list), [IndexItem::Slice { lo, hi, step, .. }]) = (&base, items) {
+            let n = list.len() as i64;
+            let mut bound = |e: &Option<Expr>, dflt: i64| -> LResult<i64> {
+                let Some(e) = e else { return Ok(dflt) };
+                let v = self.expr(f, e)?;
+                let x = Self::known(&v)
+                    .ok_or_else(|| error(f, e.span, UNSUPPORTED, "list slice bounds must be known before running"))?;
+                let x = x as i64;
+                Ok(if x < 0 { (n + x).max(0) } else { x.min(n) })
+            };
+            let (a, b, s) = (bound(lo, 0)?, bound(hi, n)?, bound(step, 1)?);
+            if s <= 0 {
+                return Err(error(f, span, codes::OUT_OF_BOUNDS, "a slice step must be positive"));
+            }
+            let picked = (a..b.max(a)).step_by(s as usize).map(|i| list[i as usize].clone()).collect();
+            return Ok(Lv::List(picked));
+        }
         if let Lv::List(list) | Lv::Tuple(list) = &base {
             let Some(Some(i)) = ints.first().map(|v| v.as_ref().and_then(Self::known)) else {
                 return Err(error(f, span, UNSUPPORTED, "a list is indexed by a number known before running"));
@@ -358,8 +374,8 @@ impl Lowerer<'_> {
     pub(crate) fn select(&mut self, f: &Frame, cond: NodeId, a: Lv, b: Lv, span: Span) -> LResult<Lv> {
         match (&a, &b) {
             // A schedule in a branch is a number: `tensor` evaluates it at the current step.
-            (Lv::Rule(_) | Lv::Init(_) | Lv::Fn(_) | Lv::Decl(_), _)
-            | (_, Lv::Rule(_) | Lv::Init(_) | Lv::Fn(_) | Lv::Decl(_)) => {
+            (Lv::Rule(_) | Lv::Init(_) | Lv::Fn(_) | Lv::Decl(_) | Lv::Model(_) | Lv::Adapter(_), _)
+            | (_, Lv::Rule(_) | Lv::Init(_) | Lv::Fn(_) | Lv::Decl(_) | Lv::Model(_) | Lv::Adapter(_)) => {
                 return Err(error(f, span, UNSUPPORTED, "choosing a rule or schedule at run time is not supported"))
             }
             _ => {}
@@ -389,6 +405,7 @@ impl Lowerer<'_> {
                 let at = self.tensor(f, a.value.clone(), a.span)?;
                 self.schedule_at(f, &s, at, span)
             }
+            Lv::Model(m) => self.call_model(f, &m, args, span),
             Lv::Init(i) => {
                 let [a] = args else {
                     return Err(error(f, span, codes::MISSING_ARG, "an init is applied to one shape"));
@@ -417,6 +434,11 @@ impl Lowerer<'_> {
                 let applied = self.bind(f, id, args, span)?;
                 self.inline_fn(f, &applied, span)
             }
+            DeclKind::Model => {
+                let applied = self.bind(f, id, args, span)?;
+                self.instantiate_model(f, applied, span)
+            }
+            DeclKind::Adapter => Ok(Lv::Adapter(Rc::new(self.bind(f, id, args, span)?))),
             _ => Err(error(f, span, UNSUPPORTED, format!("a {} is not part of an update rule", decl.kind.keyword()))),
         }
     }
@@ -515,6 +537,7 @@ impl Lowerer<'_> {
                 DeclKind::Schedule => Lv::Sched(Rc::new(Applied { decl: id, args: Vec::new() })),
                 DeclKind::Init => Lv::Init(Rc::new(Applied { decl: id, args: Vec::new() })),
                 DeclKind::Function => Lv::Fn(FnVal::Decl(id)),
+                DeclKind::Adapter => Lv::Adapter(Rc::new(Applied { decl: id, args: Vec::new() })),
                 _ => Lv::Decl(id),
             },
             Lv::Builtin(b) => Lv::Fn(FnVal::Builtin(b)),
@@ -573,5 +596,8 @@ pub(crate) fn kind(v: &Lv) -> &'static str {
         Lv::Sched(_) => "a schedule",
         Lv::Init(_) => "an init",
         Lv::Fn(_) => "a function",
+        Lv::Adapter(_) => "an adapter",
+        Lv::Model(_) => "a model",
+        Lv::Var(_) => "a tensor",
     }
 }

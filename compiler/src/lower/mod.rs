@@ -9,7 +9,9 @@
 //! values; a runtime `if` becomes a `Select`, and state updates made under it are selected too.
 
 mod builtins;
+pub mod experiment;
 mod expr;
+pub mod model;
 mod stmt;
 
 use crate::check::{Program, Unit};
@@ -49,6 +51,12 @@ pub enum Lv {
     Init(Rc<Applied>),
     /// A function value.
     Fn(FnVal),
+    /// An adapter with its hyperparameters.
+    Adapter(Rc<Applied>),
+    /// A model instance (in an experiment).
+    Model(Rc<model::ModelInst>),
+    /// Experiment tensor `k`: its value in the graph being lowered.
+    Var(usize),
 }
 
 /// A declaration applied to hyperparameters (unlisted ones take their defaults).
@@ -174,11 +182,13 @@ pub(crate) struct Lowerer<'p> {
     pub depth: usize,
     /// The path of the parameter being updated, when known (`mask` and `route` need it).
     pub path: Option<String>,
+    /// An experiment's tensors and how they appear in this graph.
+    pub(crate) vars: model::Vars,
 }
 
 impl<'p> Lowerer<'p> {
     fn new(prog: &'p Program) -> Self {
-        Lowerer { prog, g: Graph::default(), sites: 0, streams: 0, depth: 0, path: None }
+        Lowerer { prog, g: Graph::default(), sites: 0, streams: 0, depth: 0, path: None, vars: model::Vars::default() }
     }
 
     /// Adds a node.
@@ -316,6 +326,32 @@ fn lower_rule_for(
     shape: &[usize],
     path: Option<&str>,
 ) -> LResult<Graph> {
+    rule_graph(prog, unit, source, shape, path, |lw, f| lw.expr(f, rule), rule.span)
+}
+
+/// Lowers an evaluated rule value (whose hyperparameters are known, not graph nodes) applied
+/// to the gradient of a parameter of `shape`.
+pub(crate) fn lower_rule_value(
+    prog: &Program,
+    unit: usize,
+    source: &Arc<SourceFile>,
+    rule: &Lv,
+    span: Span,
+    shape: &[usize],
+    path: Option<&str>,
+) -> LResult<Graph> {
+    rule_graph(prog, unit, source, shape, path, |_, _| Ok(rule.clone()), span)
+}
+
+fn rule_graph(
+    prog: &Program,
+    unit: usize,
+    source: &Arc<SourceFile>,
+    shape: &[usize],
+    path: Option<&str>,
+    rule: impl FnOnce(&mut Lowerer, &mut Frame) -> LResult<Lv>,
+    span: Span,
+) -> LResult<Graph> {
     let mut lw = Lowerer::new(prog);
     lw.path = path.map(str::to_string);
     lw.g.inputs = vec![shape.to_vec()];
@@ -332,10 +368,10 @@ fn lower_rule_for(
         conds: Vec::new(),
         reset: None,
     };
-    let r = lw.expr(&mut f, rule)?;
+    let r = rule(&mut lw, &mut f)?;
     let g = lw.node(Op::Input(0), shape.to_vec());
-    let out = lw.apply_rule(&mut f, &r, Lv::T(g), rule.span)?;
-    let out = lw.tensor(&f, out, rule.span)?;
+    let out = lw.apply_rule(&mut f, &r, Lv::T(g), span)?;
+    let out = lw.tensor(&f, out, span)?;
     let out = lw.expand_to(out, shape);
     lw.g.output = out;
     Ok(lw.g)

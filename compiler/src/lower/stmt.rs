@@ -121,7 +121,13 @@ impl Lowerer<'_> {
         }
     }
 
-    fn bind_shape(&mut self, f: &mut Frame, shape: &crate::syntax::ast::Shape, x: NodeId, span: Span) -> LResult<()> {
+    pub(crate) fn bind_shape(
+        &mut self,
+        f: &mut Frame,
+        shape: &crate::syntax::ast::Shape,
+        x: NodeId,
+        span: Span,
+    ) -> LResult<()> {
         let dims = self.g.shape(x).to_vec();
         let fixed = shape.dims.iter().filter(|d| matches!(d, crate::syntax::ast::Dim::Expr(_))).count();
         let rest = dims
@@ -370,7 +376,7 @@ impl Lowerer<'_> {
         Ok(())
     }
 
-    fn bind_pattern(&mut self, f: &mut Frame, p: &Pattern, v: Lv) -> LResult<()> {
+    pub(crate) fn bind_pattern(&mut self, f: &mut Frame, p: &Pattern, v: Lv) -> LResult<()> {
         match p {
             Pattern::Name(n) => {
                 f.bind(&n.name, Binding { value: v, mutable: false, slot: None });
