@@ -1,0 +1,313 @@
+//! Loading experiment data files (`.npy`, `.npz`, `.csv`) into `f64` arrays. Whatever the stored
+//! element type (floats, signed or unsigned integers, bools), values come back as `f64` in
+//! row-major layout, with the stored type kept as a string so a caller can still tell labels from
+//! features; every failure names the file and, where one helps, carries a hint on how to fix it.
+
+use ndarray::{ArrayD, IxDyn};
+use ndarray_npy::{ReadNpyError, ReadNpyExt, ReadableElement};
+use std::fmt;
+use std::io::Read;
+use std::path::{Path, PathBuf};
+
+/// One array read from a data file.
+#[derive(Debug, Clone)]
+pub struct Loaded {
+    /// The array's name: the file stem for `.npy` and a `.csv` table, the key for `.npz` entries,
+    /// the header for `.csv` columns.
+    pub name: String,
+    /// The values, converted to `f64` (integers beyond 2^53 round to the nearest `f64`), in
+    /// standard (row-major) layout whatever the file's order.
+    pub array: ArrayD<f64>,
+    /// The element type as stored: `"f32"`, `"f64"`, `"i8"` … `"i64"`, `"u8"` … `"u64"` or `"bool"`.
+    pub dtype: String,
+}
+
+/// Why a data file could not be loaded.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DataError {
+    /// The file, as the caller named it.
+    pub path: PathBuf,
+    /// What is wrong, without the path (which `Display` prepends).
+    pub message: String,
+    /// How to fix it, when there is something specific to say.
+    pub hint: Option<String>,
+}
+
+impl fmt::Display for DataError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}: {}", self.path.display(), self.message)
+    }
+}
+
+impl std::error::Error for DataError {}
+
+/// The extensions [`load`] understands, also used to list candidates when a file is missing.
+const EXTENSIONS: [&str; 3] = ["npy", "npz", "csv"];
+
+/// Loads every array in the data file at `path`, choosing the format by extension: `.npy` gives
+/// one array named after the file stem; `.npz` gives every array in archive order, named by its
+/// key; `.csv` gives the whole table `[rows, cols]` named after the file stem, then, when the first
+/// row is a header, one 1-D array per column named by its header.
+pub fn load(path: &Path) -> Result<Vec<Loaded>, DataError> {
+    let err = |message: String, hint: Option<String>| DataError { path: path.to_path_buf(), message, hint };
+    let ext = path.extension().and_then(|e| e.to_str()).map(str::to_ascii_lowercase).unwrap_or_default();
+    if !EXTENSIONS.contains(&ext.as_str()) {
+        return Err(err(
+            format!("unsupported data file type '.{ext}'"),
+            Some("data files must end in .npy, .npz or .csv".into()),
+        ));
+    }
+    let bytes = std::fs::read(path).map_err(|e| match e.kind() {
+        std::io::ErrorKind::NotFound => err("no such file".into(), missing_hint(path)),
+        _ => err(format!("cannot read: {e}"), None),
+    })?;
+    let stem = path.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default();
+    let result = match ext.as_str() {
+        "npy" => decode_npy(&bytes, &stem).map(|l| vec![l]),
+        "npz" => load_npz(&bytes),
+        _ => load_csv(&bytes, &stem),
+    };
+    result.map_err(|(message, hint)| err(message, hint))
+}
+
+/// A failure before the path is attached: message and hint.
+type Failure = (String, Option<String>);
+
+/// Lists the data files next to a missing one, since the usual cause is a typo or a wrong directory.
+fn missing_hint(path: &Path) -> Option<String> {
+    let dir = match path.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d,
+        _ => Path::new("."),
+    };
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return Some(format!("the directory {} does not exist either", dir.display()));
+    };
+    let mut names: Vec<String> = entries
+        .filter_map(Result::ok)
+        .map(|e| e.path())
+        .filter(|p| {
+            p.extension()
+                .and_then(|e| e.to_str())
+                .is_some_and(|e| EXTENSIONS.contains(&e.to_ascii_lowercase().as_str()))
+        })
+        .filter_map(|p| p.file_name().map(|n| n.to_string_lossy().into_owned()))
+        .collect();
+    names.sort();
+    if names.is_empty() {
+        Some(format!("{} holds no .npy, .npz or .csv file", dir.display()))
+    } else {
+        Some(format!("data files in {}: {}", dir.display(), names.join(", ")))
+    }
+}
+
+/// Reads one `.npz` archive; entries are `.npy` files, so each goes through [`decode_npy`].
+fn load_npz(bytes: &[u8]) -> Result<Vec<Loaded>, Failure> {
+    let mut archive = zip::ZipArchive::new(std::io::Cursor::new(bytes)).map_err(|e| {
+        (
+            format!("not a valid .npz file (not a zip archive: {e})"),
+            Some("write .npz files with numpy.savez or numpy.savez_compressed".into()),
+        )
+    })?;
+    let mut out = Vec::new();
+    for i in 0..archive.len() {
+        let mut entry = archive.by_index(i).map_err(|e| (format!("not a valid .npz file: entry {i}: {e}"), None))?;
+        if entry.is_dir() {
+            continue;
+        }
+        let key = entry.name().to_string();
+        let name = key.strip_suffix(".npy").unwrap_or(&key).to_string();
+        let mut data = Vec::with_capacity(entry.size() as usize);
+        entry.read_to_end(&mut data).map_err(|e| (format!("not a valid .npz file: entry '{key}': {e}"), None))?;
+        let loaded = decode_npy(&data, &name).map_err(|(m, h)| (format!("array '{name}': {m}"), h))?;
+        out.push(loaded);
+    }
+    if out.is_empty() {
+        return Err((
+            "the .npz archive holds no arrays".into(),
+            Some("numpy.savez writes one entry per array passed to it".into()),
+        ));
+    }
+    Ok(out)
+}
+
+const NPY_MAGIC: &[u8] = b"\x93NUMPY";
+
+/// Reads the `descr` entry of a `.npy` header. ndarray-npy reads a fixed element type and keeps its
+/// header parser private, so the type must be known before it is asked to decode.
+fn npy_descr(bytes: &[u8]) -> Result<String, Failure> {
+    let invalid =
+        |why: &str| (format!("not a valid .npy file ({why})"), Some("write .npy files with numpy.save".into()));
+    if bytes.len() < 10 || !bytes.starts_with(NPY_MAGIC) {
+        return Err(invalid(if bytes.starts_with(NPY_MAGIC) {
+            "truncated header"
+        } else {
+            "bad magic: it does not start with \\x93NUMPY"
+        }));
+    }
+    let (len, start): (usize, usize) = match bytes[6] {
+        1 => (u16::from_le_bytes([bytes[8], bytes[9]]) as usize, 10),
+        2 | 3 if bytes.len() >= 12 => {
+            let l = u32::from_le_bytes([bytes[8], bytes[9], bytes[10], bytes[11]]);
+            (l as usize, 12)
+        }
+        2 | 3 => return Err(invalid("truncated header")),
+        v => return Err(invalid(&format!("unknown format version {v}"))),
+    };
+    let header = bytes.get(start..start.saturating_add(len)).ok_or_else(|| invalid("truncated header"))?;
+    let header = std::str::from_utf8(header).map_err(|_| invalid("header is not text"))?;
+    let rest = header
+        .find("'descr'")
+        .map(|i| header[i + "'descr'".len()..].trim_start())
+        .and_then(|r| r.strip_prefix(':'))
+        .map(str::trim_start)
+        .ok_or_else(|| invalid("header has no 'descr'"))?;
+    let Some(quoted) = rest.strip_prefix('\'') else {
+        // A list descriptor describes a record (structured) array.
+        let descr = rest.find(']').map_or("[...]", |i| &rest[..=i]);
+        return Err(unsupported(descr, "a structured (record) type"));
+    };
+    let end = quoted.find('\'').ok_or_else(|| invalid("unterminated 'descr'"))?;
+    Ok(quoted[..end].to_string())
+}
+
+/// The error for an element type that has no numeric meaning.
+fn unsupported(descr: &str, what: &str) -> Failure {
+    (
+        format!("unsupported dtype '{descr}' ({what})"),
+        Some(
+            "only numeric and bool arrays can be loaded: convert with .astype(numpy.float64) \
+             before saving"
+                .into(),
+        ),
+    )
+}
+
+/// Decodes one `.npy` payload, dispatching on its stored element type.
+fn decode_npy(bytes: &[u8], name: &str) -> Result<Loaded, Failure> {
+    let descr = npy_descr(bytes)?;
+    // numpy marks byte order with '<', '>', '|' (not applicable) or '='; ndarray-npy checks it.
+    let code = descr.trim_start_matches(['<', '>', '|', '=']);
+    let (dtype, array) = match code {
+        "f8" => ("f64", read_as::<f64>(bytes, |x| x)),
+        "f4" => ("f32", read_as::<f32>(bytes, f64::from)),
+        "i1" | "b" => ("i8", read_as::<i8>(bytes, f64::from)),
+        "i2" => ("i16", read_as::<i16>(bytes, f64::from)),
+        "i4" => ("i32", read_as::<i32>(bytes, f64::from)),
+        "i8" => ("i64", read_as::<i64>(bytes, |x| x as f64)),
+        "u1" | "B" => ("u8", read_as::<u8>(bytes, f64::from)),
+        "u2" => ("u16", read_as::<u16>(bytes, f64::from)),
+        "u4" => ("u32", read_as::<u32>(bytes, f64::from)),
+        "u8" => ("u64", read_as::<u64>(bytes, |x| x as f64)),
+        "b1" => ("bool", read_as::<bool>(bytes, |b| if b { 1.0 } else { 0.0 })),
+        _ => return Err(unsupported(&descr, describe(code))),
+    };
+    let array = array.map_err(|e| npy_failure(e, &descr))?;
+    Ok(Loaded { name: name.to_string(), array, dtype: dtype.to_string() })
+}
+
+/// Names the kind of an unsupported type code, so the message says more than the raw descriptor.
+fn describe(code: &str) -> &'static str {
+    match code.chars().next() {
+        Some('U') | Some('S') | Some('a') => "strings",
+        Some('O') => "Python objects",
+        Some('c') => "complex numbers",
+        Some('f') => "a float width other than 32 or 64 bits",
+        Some('M') | Some('m') => "dates or time deltas",
+        Some('V') => "raw bytes",
+        _ => "not a numeric type",
+    }
+}
+
+/// Decodes the whole payload as `T`, then widens to `f64` in row-major layout.
+fn read_as<T: ReadableElement + Copy>(bytes: &[u8], widen: impl Fn(T) -> f64) -> Result<ArrayD<f64>, ReadNpyError> {
+    let stored = ArrayD::<T>::read_npy(bytes)?;
+    let array = stored.mapv(widen);
+    // mapv keeps a Fortran-ordered input's strides; callers may want contiguous row-major slices.
+    Ok(if array.is_standard_layout() { array } else { array.as_standard_layout().into_owned() })
+}
+
+/// Turns ndarray-npy's error into a message for a person.
+fn npy_failure(e: ReadNpyError, descr: &str) -> Failure {
+    let hint = Some("the file may be truncated or corrupt: save it again with numpy.save".into());
+    match e {
+        ReadNpyError::MissingData => {
+            ("not a valid .npy file (truncated: the data ends before the shape says)".into(), hint)
+        }
+        ReadNpyError::ExtraBytes(n) => {
+            (format!("not a valid .npy file ({n} bytes follow the data the header describes)"), hint)
+        }
+        ReadNpyError::WrongDescriptor(_) => unsupported(descr, "unsupported byte order"),
+        other => (format!("not a valid .npy file ({other})"), hint),
+    }
+}
+
+/// Parses a comma-separated table of numbers, with an optional header row of names.
+fn load_csv(bytes: &[u8], stem: &str) -> Result<Vec<Loaded>, Failure> {
+    let text = std::str::from_utf8(bytes)
+        .map_err(|e| (format!("not a text file (invalid UTF-8 at byte {})", e.valid_up_to()), None))?;
+    // Blank lines (a trailing newline, spacing between blocks) carry no row; line numbers stay
+    // those of the file so messages point at the right place.
+    let mut lines = text.lines().enumerate().map(|(i, l)| (i + 1, l)).filter(|(_, l)| !l.trim().is_empty()).peekable();
+    let Some(&(first_no, first)) = lines.peek() else {
+        return Err(("the file is empty".into(), Some("a .csv data file needs at least one row of numbers".into())));
+    };
+    let first_fields = split_csv(first, first_no)?;
+    let header = if first_fields.iter().any(|f| f.parse::<f64>().is_err()) {
+        lines.next();
+        let names: Vec<String> = first_fields
+            .iter()
+            .enumerate()
+            .map(|(i, f)| if f.is_empty() { format!("col{i}") } else { f.to_string() })
+            .collect();
+        Some(names)
+    } else {
+        None
+    };
+    let cols = first_fields.len();
+    let mut values = Vec::new();
+    let mut rows = 0;
+    for (no, line) in lines {
+        let fields = split_csv(line, no)?;
+        if fields.len() != cols {
+            return Err((
+                format!("line {no} has {} fields but line {first_no} has {cols}", fields.len()),
+                Some("every row needs the same number of comma-separated fields".into()),
+            ));
+        }
+        for (c, field) in fields.iter().enumerate() {
+            let v = field.parse::<f64>().map_err(|_| {
+                let column = match &header {
+                    Some(names) => format!("column {} ('{}')", c + 1, names[c]),
+                    None => format!("column {}", c + 1),
+                };
+                (format!("line {no}, {column}: '{field}' is not a number"), None)
+            })?;
+            values.push(v);
+        }
+        rows += 1;
+    }
+    if rows == 0 {
+        return Err((format!("line {first_no} is a header but no row of numbers follows it"), None));
+    }
+    let table = ArrayD::from_shape_vec(IxDyn(&[rows, cols]), values).expect("rows * cols values were pushed");
+    let mut out = Vec::with_capacity(1 + cols);
+    if let Some(names) = header {
+        for (c, name) in names.into_iter().enumerate() {
+            out.push(Loaded { name, array: table.index_axis(ndarray::Axis(1), c).to_owned(), dtype: "f64".into() });
+        }
+    }
+    out.insert(0, Loaded { name: stem.to_string(), array: table, dtype: "f64".into() });
+    Ok(out)
+}
+
+/// Splits one line on commas and trims each field; quoting is not supported, so it is refused
+/// rather than misread (a quoted comma would silently shift every later column).
+fn split_csv(line: &str, no: usize) -> Result<Vec<&str>, Failure> {
+    if line.contains('"') {
+        return Err((
+            format!("line {no}: quoted fields are not supported"),
+            Some("write plain comma-separated numbers without quotes".into()),
+        ));
+    }
+    Ok(line.split(',').map(str::trim).collect())
+}
