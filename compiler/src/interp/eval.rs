@@ -137,7 +137,7 @@ impl<'a, T: Scalar> Evaluator<'a, T> {
             | Op::Diag(a)
             | Op::Triangle(a, _)
             | Op::Output(a, _) => vec![*a],
-            Op::Reduce { arg, .. } | Op::Slice { arg, .. } => vec![*arg],
+            Op::Reduce { arg, .. } | Op::Slice { arg, .. } | Op::Embed { arg, .. } => vec![*arg],
             Op::Binary(_, a, b) | Op::MatMul(a, b) => vec![*a, *b],
             Op::Group { arg, .. } => {
                 if self.env.grouped {
@@ -239,6 +239,7 @@ impl<'a, T: Scalar> Evaluator<'a, T> {
             Op::Reshape(a) => one(ops::reshape(t(*a)?, shape)),
             Op::Expand(a) => one(ops::expand(t(*a)?, shape)),
             Op::Slice { arg, ranges, drop } => one(ops::slice(t(*arg)?, ranges, drop, shape)),
+            Op::Embed { arg, ranges, drop } => one(ops::embed(t(*arg)?, ranges, drop, shape)),
             Op::Concat { args, axis } => {
                 let xs = args.iter().map(|&a| t(a)).collect::<Result<Vec<_>, _>>()?;
                 one(ops::concat(&xs, *axis))

@@ -5,7 +5,8 @@
 //! node's declared shape. Tensors compute in the run's type; scalar hyperparameter arithmetic in
 //! f64 (see [`Scalar`]). [`Interp`] runs one rule application (one graph per parameter) step by
 //! step, keeping its state slots and combining group reductions across parameters;
-//! [`eval_once`] evaluates a stateless graph (an expression in the REPL).
+//! [`eval_once`] evaluates a stateless graph (an expression in the REPL), [`eval_nodes`] several
+//! of its nodes at once (a loss and its gradients).
 
 mod eval;
 mod linalg;
@@ -233,4 +234,21 @@ pub fn eval_once<T: Scalar>(
 ) -> Result<ArrayD<T>, InterpError> {
     let mut ev = Evaluator::new(Env { graph, step, param, inputs, states: &[], seed, grouped: false });
     Ok(ev.eval(graph.output)?.clone())
+}
+
+/// Evaluates the given nodes of a graph (no state, no group: a group node is its own argument)
+/// with its inputs, at `step`, with random draws from `seed`; values in the order asked.
+///
+/// One evaluation serves every node, so sub-expressions they share (a loss and its gradient
+/// share the forward pass) are computed once and the random draws agree between them. The graph
+/// must not read a parameter ([`Op::Param`]): pass it as an input instead.
+pub fn eval_nodes<T: Scalar>(
+    graph: &Graph,
+    step: u64,
+    inputs: &[ArrayD<T>],
+    seed: u64,
+    nodes: &[NodeId],
+) -> Result<Vec<ArrayD<T>>, InterpError> {
+    let mut ev = Evaluator::new(Env { graph, step, param: None, inputs, states: &[], seed, grouped: false });
+    nodes.iter().map(|&n| ev.eval(n).cloned()).collect()
 }

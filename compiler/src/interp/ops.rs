@@ -295,6 +295,51 @@ pub(super) fn slice<T: Scalar>(
     Ok(v.to_owned())
 }
 
+/// The adjoint of [`slice`]: zeros of shape `out` except the strided window (per axis
+/// `(start, step)`, counts from `a`'s shape with the `drop` axes re-inserted as size 1), which
+/// holds `a`.
+pub(super) fn embed<T: Scalar>(
+    a: &ArrayD<T>,
+    ranges: &[(usize, usize)],
+    drop: &[usize],
+    out: &[usize],
+) -> Res<ArrayD<T>> {
+    let nd = out.len();
+    let bad = || format!("embed of shape {:?} by {ranges:?} drop {drop:?} into {out:?}", a.shape());
+    if ranges.len() != nd
+        || a.ndim() + drop.len() != nd
+        || drop.iter().any(|&d| d >= nd)
+        || drop.windows(2).any(|w| w[0] >= w[1])
+    {
+        return Err(bad());
+    }
+    // Inserting in ascending order puts each dropped axis at its final position.
+    let mut src = a.view();
+    for &d in drop {
+        src = src.insert_axis(Axis(d));
+    }
+    let mut r = ArrayD::zeros(IxDyn(out));
+    let mut v = r.view_mut();
+    for (j, &(start, step)) in ranges.iter().enumerate() {
+        let (count, len) = (src.shape()[j], out[j]);
+        if step == 0 {
+            return Err(format!("embed step 0 on axis {j}"));
+        }
+        let (lo, hi) = if count == 0 {
+            (start.min(len), start.min(len))
+        } else {
+            let last = start + step * (count - 1);
+            if last >= len {
+                return Err(format!("embed of {count} from {start} by {step} past axis {j} of size {len}"));
+            }
+            (start, last + 1)
+        };
+        v.slice_axis_inplace(Axis(j), Slice::new(lo as isize, Some(hi as isize), step as isize));
+    }
+    v.assign(&src);
+    Ok(r)
+}
+
 /// Concatenation along `axis`.
 pub(super) fn concat<T: Scalar>(xs: &[&ArrayD<T>], axis: usize) -> Res<ArrayD<T>> {
     let shapes = || xs.iter().map(|x| x.shape().to_vec()).collect::<Vec<_>>();

@@ -233,6 +233,18 @@ pub enum Op {
         /// Operand axes removed after slicing.
         drop: Vec<usize>,
     },
+    /// The adjoint of [`Op::Slice`]: a tensor of the node's shape, zeros except the strided
+    /// window (per axis (start, step); counts from the operand's shape with the `drop` axes
+    /// re-inserted as size 1), which holds the operand. Reverse-mode autodiff needs it to send
+    /// a slice's gradient back into the sliced tensor.
+    Embed {
+        /// The window's contents.
+        arg: NodeId,
+        /// Start and step per axis of the result.
+        ranges: Vec<(usize, usize)>,
+        /// Result axes the operand lacks (a slice dropped them), ascending.
+        drop: Vec<usize>,
+    },
     /// Concatenation along an axis.
     Concat {
         /// The operands, in order.

@@ -41,6 +41,7 @@ fn op_text(op: &Op) -> String {
         Op::Reshape(a) => format!("reshape %{a}"),
         Op::Expand(a) => format!("expand %{a}"),
         Op::Slice { arg, ranges, drop } => format!("slice %{arg} {ranges:?} drop={drop:?}"),
+        Op::Embed { arg, ranges, drop } => format!("embed %{arg} {ranges:?} drop={drop:?}"),
         Op::Concat { args, axis } => {
             let a: Vec<String> = args.iter().map(|x| format!("%{x}")).collect();
             format!("concat [{}] axis={axis}", a.join(", "))

@@ -262,6 +262,35 @@ fn slices() {
 }
 
 #[test]
+fn embed_is_the_adjoint_of_slice() {
+    let x = ramp(&[4, 5]);
+    let mut g = G::new();
+    let a = g.input(x.clone());
+    // Rows 1 and 3 of a [4, 5] from a [2, 5]; everything else zero.
+    let r = g.input(ramp(&[2, 5]));
+    let e = g.push(Op::Embed { arg: r, ranges: vec![(1, 2), (0, 1)], drop: vec![] }, &[4, 5]);
+    let rv = ramp(&[2, 5]);
+    let want = ArrayD::from_shape_fn(IxDyn(&[4, 5]), |i| if i[0] % 2 == 1 { rv[[i[0] / 2, i[1]]] } else { 0.0 });
+    assert_eq!(g.eval(e).unwrap(), want);
+    // <slice(x), y> = <x, embed(y)> for a strided slice with a dropped axis.
+    let (ranges, drop) = (vec![(2, 1), (1, 2)], vec![0]);
+    let s = g.push(Op::Slice { arg: a, ranges: ranges.clone(), drop: drop.clone() }, &[2]);
+    let y = arr(&[2], &[0.5, -2.0]);
+    let yn = g.input(y.clone());
+    let back = g.push(Op::Embed { arg: yn, ranges, drop }, &[4, 5]);
+    let lhs: f64 = g.eval(s).unwrap().iter().zip(y.iter()).map(|(p, q)| p * q).sum();
+    let rhs: f64 = g.eval(back).unwrap().iter().zip(x.iter()).map(|(p, q)| p * q).sum();
+    assert_eq!(lhs, rhs);
+    // A scalar into one position, and a window running past the end.
+    let one = g.push(Op::Const(7.0), &[]);
+    let at = g.push(Op::Embed { arg: one, ranges: vec![(1, 1), (4, 1)], drop: vec![0, 1] }, &[4, 5]);
+    let v = g.eval(at).unwrap();
+    assert_eq!((v[[1, 4]], v.sum()), (7.0, 7.0));
+    let past = g.push(Op::Embed { arg: r, ranges: vec![(2, 2), (0, 1)], drop: vec![] }, &[4, 5]);
+    assert!(g.eval(past).is_err(), "rows 2, 4 of 4");
+}
+
+#[test]
 fn structural_ops() {
     let x = ramp(&[2, 3]);
     let mut g = G::new();

@@ -3,8 +3,8 @@
 //! f64 runs of an Adam graph.
 
 use super::{arr, ramp, G};
-use crate::interp::{eval_once, Interp};
-use crate::ir::{Binary, Graph, Linalg, Op, Reduce, Slot, Unary};
+use crate::interp::{eval_nodes, eval_once, Interp};
+use crate::ir::{Binary, Dist, Graph, Linalg, Op, Reduce, Slot, Unary};
 use ndarray::{ArrayD, IxDyn};
 
 /// A graph whose taken branch is cheap and whose other branch would fail at run time (a reshape
@@ -228,4 +228,22 @@ fn hyperparameter_arithmetic_runs_in_f64() {
         let in_f32 = (1.0f32 - 0.999f32.powf(step as f32)) * 3.0;
         assert_ne!(got[[0]], in_f32, "the f32 computation would differ");
     }
+}
+
+#[test]
+fn eval_nodes_returns_values_in_the_order_asked() {
+    let mut g = Graph::default();
+    g.inputs.push(vec![2]);
+    let x = g.push(Op::Input(0), vec![2]);
+    let r = g.push(Op::Random { dist: Dist::Normal, stream: 3 }, vec![2]);
+    let s = g.push(Op::Binary(Binary::Add, x, r), vec![2]);
+    let t = g.push(Op::Reduce { op: Reduce::Sum, arg: s, axes: vec![], keepdims: false }, vec![]);
+    let grp = g.push(Op::Group { arg: t, site: 0 }, vec![]);
+    let x0 = arr(&[2], &[1.0, 2.0]);
+    let v = eval_nodes::<f64>(&g, 1, std::slice::from_ref(&x0), 5, &[s, x, r, grp, t]).unwrap();
+    assert_eq!(v[1], x0);
+    assert_eq!(v[0], &v[1] + &v[2]);
+    assert_eq!(v[3], v[4], "alone, a group is its own argument");
+    assert_eq!(v[4][IxDyn(&[])], v[0].sum());
+    assert!(eval_nodes::<f64>(&g, 1, &[], 5, &[s]).is_err(), "a missing input");
 }
