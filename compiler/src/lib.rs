@@ -10,6 +10,7 @@
 
 pub mod check;
 pub mod diag;
+pub mod grad;
 pub mod interp;
 pub mod ir;
 pub mod lower;
