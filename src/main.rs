@@ -10,6 +10,7 @@ use std::process::ExitCode;
 mod fmt;
 mod repl;
 mod replay;
+mod run;
 
 /// optic: a compiler for declarative optimization experiments (.opt files).
 #[derive(Parser)]
@@ -25,6 +26,35 @@ enum Command {
     Repl {
         /// Run this script instead of reading stdin (a transcript is printed, as for piped input).
         script: Option<PathBuf>,
+    },
+    /// Run the experiments of a file: train, log metrics, write checkpoints, summaries and plots.
+    Run {
+        /// The .opt file.
+        file: PathBuf,
+        /// Override a `let` or setting of the experiment: `--set lr=1e-3`, `--set 'rule=adam()'`.
+        #[arg(long = "set", value_name = "NAME=VALUE", value_parser = parse_set)]
+        sets: Vec<(String, String)>,
+        /// Write runs under DIR/<run>/ instead of runs/<experiment>/<run>/.
+        #[arg(long, value_name = "DIR")]
+        out: Option<PathBuf>,
+        /// Threads for running sweep points in parallel (default: all cores).
+        #[arg(long)]
+        threads: Option<usize>,
+        /// Element type (default: the experiment's `dtype`, else f32).
+        #[arg(long, value_enum)]
+        dtype: Option<run::Dtype>,
+        /// Continue each run from its newest checkpoint.
+        #[arg(long)]
+        resume: bool,
+        /// Only the experiment of this name.
+        #[arg(long)]
+        experiment: Option<String>,
+        /// Run only the base point of a sweep.
+        #[arg(long)]
+        no_sweep: bool,
+        /// Plain progress lines and one-line diagnostics.
+        #[arg(long)]
+        plain: bool,
     },
     /// Check files for errors without running anything.
     Check {
@@ -79,6 +109,9 @@ fn main() -> ExitCode {
     optic_compiler::on_big_stack(move || match cli.command {
         Command::Check { files, summary, plain } => run_check(&files, summary, plain),
         Command::Fmt { files, check } => fmt::run(&files, check),
+        Command::Run { file, sets, out, threads, dtype, resume, experiment, no_sweep, plain } => {
+            run::run(&run::Request { file, sets, out, threads, dtype, resume, experiment, no_sweep, plain })
+        }
         Command::Repl { script } => repl::run(script),
         Command::Replay { fixture, rule, dtype, out, seed, lr_schedule, check } => {
             replay::run(&replay::Request { fixture, rule, dtype, seed, lr_schedule, out, check })
@@ -105,6 +138,16 @@ fn run_check(files: &[PathBuf], summary: bool, plain: bool) -> ExitCode {
     } else {
         eprintln!("{errors} error{} found", if errors == 1 { "" } else { "s" });
         ExitCode::FAILURE
+    }
+}
+
+/// `name=value` of `--set`.
+fn parse_set(s: &str) -> Result<(String, String), String> {
+    match s.split_once('=') {
+        Some((k, v)) if !k.trim().is_empty() && !v.trim().is_empty() => {
+            Ok((k.trim().to_string(), v.trim().to_string()))
+        }
+        _ => Err(format!("expected NAME=VALUE, found `{s}`")),
     }
 }
 

@@ -80,7 +80,7 @@ static SIGS: &[Sig] = &[
     sig("partition", &["matrices", "vectors"], 2),
     sig("mask", &["inner", "paths"], 2),
     sig("route", &["paths", "then", "otherwise"], 3),
-    sig("load", &["path"], 1),
+    sig("load", &["path", "key"], 1),
     sig("onehot", &["labels", "classes"], 2),
     sig("initial", &["x"], 1),
 ];
@@ -685,6 +685,12 @@ fn linalg(ch: &mut Checker, f: &Frame, name: &str, a: &[Option<(Value, Span)>]) 
 
 fn load(ch: &mut Checker, f: &Frame, a: &[Option<(Value, Span)>]) -> Value {
     let Some((v, sp)) = &a[0] else { return Value::Unknown };
+    // With a key, one array of the file; without, all of them in file order.
+    let whole = if a.get(1).is_some_and(|k| k.is_some()) {
+        Value::Tensor(Shape::Any(None), super::value::Elem::Float)
+    } else {
+        Value::List(None)
+    };
     let Value::Str(Some(path)) = v else {
         if !matches!(v, Value::Str(None) | Value::Unknown) {
             ch.err(
@@ -695,10 +701,10 @@ fn load(ch: &mut Checker, f: &Frame, a: &[Option<(Value, Span)>]) -> Value {
                 "not a string",
             );
         }
-        return Value::List(None);
+        return whole;
     };
     if ch.prog.units[f.unit].stdlib {
-        return Value::List(None);
+        return whole;
     }
     let ext = std::path::Path::new(path).extension().and_then(|e| e.to_str()).unwrap_or("");
     if !matches!(ext, "npy" | "npz" | "csv") {
@@ -712,7 +718,7 @@ fn load(ch: &mut Checker, f: &Frame, a: &[Option<(Value, Span)>]) -> Value {
             )
             .with_help("save the data as .npy, .npz or .csv"),
         );
-        return Value::List(None);
+        return whole;
     }
     let base = std::path::Path::new(&f.source.name).parent().map(|p| p.to_path_buf()).unwrap_or_default();
     let full = base.join(path);
@@ -742,7 +748,7 @@ fn load(ch: &mut Checker, f: &Frame, a: &[Option<(Value, Span)>]) -> Value {
             )),
         );
     }
-    Value::List(None)
+    whole
 }
 
 /// Why a data file cannot be what its extension says, judged from its first bytes.

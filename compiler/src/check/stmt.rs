@@ -23,7 +23,10 @@ pub fn stmt(ch: &mut Checker, f: &mut Frame, s: &Stmt) {
         }
         StmtKind::Repeat { count, counter, body } => {
             let n = ch.eval(f, count);
-            check_count(ch, f, &n, count.span, "a repeat count");
+            // Zero repetitions are fine (an `mlp` of depth 2 has no hidden-to-hidden layer).
+            if !matches!(n, Value::Int(Dim::Known(0))) {
+                check_count(ch, f, &n, count.span, "a repeat count");
+            }
             f.scopes.push(Scope::default());
             if let Some(c) = counter {
                 declare(ch, f, c, Value::Int(Dim::Any), LocalKind::Loop);

@@ -221,6 +221,19 @@ impl<T: Scalar> Interp<T> {
     pub fn state(&self, k: usize, slot: usize) -> Option<&ArrayD<T>> {
         self.slots.get(k)?.get(slot)?.as_ref()
     }
+
+    /// Sets state slot `slot` of graph `k` (restoring a checkpoint); the value must have the
+    /// slot's shape.
+    pub fn set_state(&mut self, k: usize, slot: usize, value: ArrayD<T>) -> Result<(), String> {
+        let Some(s) = self.graphs.get(k).and_then(|g| g.slots.get(slot)) else {
+            return Err(format!("no state slot {slot} in graph {k}"));
+        };
+        if value.shape() != s.shape.as_slice() {
+            return Err(format!("state {} has shape {:?}, the value {:?}", s.name, s.shape, value.shape()));
+        }
+        self.slots[k][slot] = Some(value);
+        Ok(())
+    }
 }
 
 /// Evaluates a graph with no state and no group (for expressions: the REPL): returns the output.

@@ -29,6 +29,7 @@ fn params(name: &str) -> &'static [&'static str] {
         "mask" => &["inner", "paths"],
         "route" => &["paths", "then", "otherwise"],
         "onehot" => &["labels", "classes"],
+        "load" => &["path", "key"],
         "randn" | "rand" => &["shape"],
         "arange" => &["n"],
         _ => &["x"],
@@ -75,7 +76,7 @@ impl Lowerer<'_> {
                     "`initial` takes a tensor of the experiment, such as `model.w`",
                 )),
             },
-            "load" => self.load(f, &x0, span),
+            "load" => self.load(f, &x0, a.get(1).cloned().flatten(), span),
             "abs" | "sign" | "sqrt" | "exp" | "log" | "sin" | "cos" | "tanh" | "erf" | "floor" | "ceil" | "round" => {
                 let u = Unary::from_builtin(name).expect("the arm lists elementwise builtins");
                 if let Some(v) = Self::known(&x0).and_then(|x| u.eval_f64(x)) {

@@ -229,6 +229,7 @@ fn lower_inner(prog: &Program, name: &str, overrides: &[(String, String)]) -> Re
         config: Vec::new(),
     };
     let mut sweep = Sweep::default();
+    let mut deferred: Vec<(String, Expr)> = Vec::new();
     let mut col = Collected { loss: None, optimize: Vec::new(), logs: Vec::new(), data: Vec::new() };
     let Body::Block(block) = &decl.body else { unreachable!("the checker accepted the experiment") };
 
@@ -254,6 +255,15 @@ fn lower_inner(prog: &Program, name: &str, overrides: &[(String, String)]) -> Re
                     None => lw.expr(&mut f, value)?,
                 };
                 plan.config.push((n.name.clone(), show(&v, &f.source, value)));
+                // A value of the step (`where(modulo(step, 3) == 1, ...)`) is lowered again in
+                // every graph run per step; other tensors are computed once, at initialization.
+                if let Lv::T(node) = v {
+                    if depends_on_step(&lw.g, node) {
+                        deferred.push((n.name.clone(), value.clone()));
+                        f.bind(&n.name, Binding { value: Lv::T(node), mutable: false, slot: None });
+                        continue;
+                    }
+                }
                 let v = lw.persist(v, &n.name);
                 f.bind(&n.name, Binding { value: v, mutable: false, slot: None });
             }
@@ -287,6 +297,19 @@ fn lower_inner(prog: &Program, name: &str, overrides: &[(String, String)]) -> Re
                     }
                     continue;
                 }
+                // `b = a` of a model binding is a copy: new tensors with the same initial values.
+                let v = match v {
+                    Lv::Model(m)
+                        if clauses.is_empty()
+                            && matches!(
+                                value.kind,
+                                crate::syntax::ast::ExprKind::Name(_) | crate::syntax::ast::ExprKind::Field { .. }
+                            ) =>
+                    {
+                        Lv::Model(std::rc::Rc::new(lw.copy_model(&m)))
+                    }
+                    other => other,
+                };
                 let v = lw.apply_clauses(&mut f, v, clauses, value.span)?;
                 let v = lw.persist(v, n);
                 if let Lv::Model(m) = &v {
@@ -525,7 +548,8 @@ fn lower_inner(prog: &Program, name: &str, overrides: &[(String, String)]) -> Re
 
     // The graphs run every step.
     let names: Vec<String> = plan.data.iter().map(|d| d.name.clone()).collect();
-    let mut pass = Pass { prog, unit, source: &source, scope: &scope, tensors, streams, data: &names };
+    let mut pass =
+        Pass { prog, unit, source: &source, scope: &scope, tensors, streams, data: &names, deferred: &deferred };
     let data_shapes: Vec<Vec<usize>> = plan.data.iter().map(|d| d.batch_shape.clone()).collect();
     // Fresh data first: its shapes are those of the other graphs' data inputs.
     let (mut fresh, fresh_roots) = pass.lower(&data_shapes, |lw, f| {
@@ -705,6 +729,8 @@ struct Pass<'a> {
     streams: u64,
     /// The data fields' names.
     data: &'a [String],
+    /// `let`s that depend on the step, lowered again in each graph.
+    deferred: &'a [(String, Expr)],
 }
 
 impl Pass<'_> {
@@ -733,7 +759,19 @@ impl Pass<'_> {
             let node = lw.node(Op::Input(2 * n + k), data_shapes[k].clone());
             f.bind(d, Binding { value: Lv::T(node), mutable: false, slot: None });
         }
-        let result = body(&mut lw, &mut f);
+        let mut result = Ok(Vec::new());
+        for (name, e) in self.deferred {
+            match lw.expr(&mut f, e) {
+                Ok(v) => f.bind(name, Binding { value: v, mutable: false, slot: None }),
+                Err(d) => {
+                    result = Err(d);
+                    break;
+                }
+            }
+        }
+        if result.is_ok() {
+            result = body(&mut lw, &mut f);
+        }
         self.streams = lw.streams;
         let mut inputs: Vec<Vec<usize>> = lw.vars.tensors.iter().map(|t| t.shape.clone()).collect();
         inputs.extend(lw.vars.tensors.iter().map(|t| t.shape.clone()));
@@ -764,6 +802,22 @@ fn reads_data(g: &Graph, root: NodeId, first_data: usize) -> bool {
     false
 }
 
+/// Whether a node of the graph reads the step.
+fn depends_on_step(g: &Graph, root: NodeId) -> bool {
+    let mut seen = vec![false; g.nodes.len()];
+    let mut stack = vec![root];
+    while let Some(n) = stack.pop() {
+        if std::mem::replace(&mut seen[n], true) {
+            continue;
+        }
+        if matches!(g.nodes[n].op, Op::Step) {
+            return true;
+        }
+        stack.extend(operands(&g.nodes[n].op));
+    }
+    false
+}
+
 /// The operands of an op.
 fn operands(op: &Op) -> Vec<NodeId> {
     match op {
@@ -777,7 +831,7 @@ fn operands(op: &Op) -> Vec<NodeId> {
         | Op::Diag(a)
         | Op::Triangle(a, _)
         | Op::Output(a, _) => vec![*a],
-        Op::Reduce { arg, .. } | Op::Slice { arg, .. } | Op::Group { arg, .. } => vec![*arg],
+        Op::Reduce { arg, .. } | Op::Slice { arg, .. } | Op::Embed { arg, .. } | Op::Group { arg, .. } => vec![*arg],
         Op::Binary(_, a, b) | Op::MatMul(a, b) => vec![*a, *b],
         Op::Select(c, a, b) => vec![*c, *a, *b],
         Op::Concat { args, .. } | Op::Linalg(_, args) => args.clone(),
@@ -820,16 +874,28 @@ impl Lowerer<'_> {
         }
     }
 
-    /// `load(path)`: the arrays of a data file, relative to the source file's folder, as inputs
-    /// of the init graph.
-    pub(crate) fn load(&mut self, f: &Frame, path: &Lv, span: Span) -> LResult<Lv> {
+    /// `load(path)`: the arrays of a data file as inputs of the init graph, all of them in file
+    /// order, or with `key` the one of that name. Paths are relative to the file that says
+    /// `load`, or for the standard library's (`from_file`) to the experiment's file.
+    pub(crate) fn load(&mut self, f: &Frame, path: &Lv, key: Option<Lv>, span: Span) -> LResult<Lv> {
         let Lv::Str(path) = path else {
             return Err(error(f, span, codes::TYPE_MISMATCH, "`load` takes a file path"));
+        };
+        let key = match key {
+            None => None,
+            Some(Lv::Str(k)) => Some(k),
+            Some(_) => return Err(error(f, span, codes::TYPE_MISMATCH, "`load`'s key is a string")),
         };
         if !matches!(self.vars.mode, VarMode::Init) {
             return Err(error(f, span, UNSUPPORTED, "data files are loaded in an experiment's bindings"));
         }
-        let base = std::path::Path::new(&f.source.name).parent().map(|p| p.to_path_buf()).unwrap_or_default();
+        let unit = if self.prog.units[f.unit].stdlib {
+            self.prog.units.iter().position(|u| u.root).unwrap_or(f.unit)
+        } else {
+            f.unit
+        };
+        let name = &self.prog.units[unit].source.name;
+        let base = std::path::Path::new(name).parent().map(|p| p.to_path_buf()).unwrap_or_default();
         let arrays = optic_runtime::data::load(&base.join(path)).map_err(|e| {
             let d = Diagnostic::error(codes::BAD_FILE, &f.source, span, e.to_string(), "cannot load this");
             Box::new(match &e.hint {
@@ -837,6 +903,26 @@ impl Lowerer<'_> {
                 None => d,
             })
         })?;
+        let arrays: Vec<_> = match &key {
+            None => arrays,
+            Some(k) => {
+                let names: Vec<String> = arrays.iter().map(|a| a.name.clone()).collect();
+                let hit: Vec<_> = arrays.into_iter().filter(|a| a.name == *k).collect();
+                if hit.is_empty() {
+                    return Err(Box::new(
+                        Diagnostic::error(
+                            codes::BAD_FILE,
+                            &f.source,
+                            span,
+                            format!("`{path}` has no array `{k}`"),
+                            "no such key",
+                        )
+                        .with_help(format!("it has: {}", names.join(", "))),
+                    ));
+                }
+                hit
+            }
+        };
         let mut parts = Vec::new();
         for a in arrays {
             let k = self.vars.files.len();

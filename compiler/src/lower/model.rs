@@ -562,7 +562,7 @@ impl Lowerer<'_> {
     }
 
     /// A deep copy of a model whose tensors are new, with the same initial values.
-    fn copy_model(&mut self, m: &ModelInst) -> ModelInst {
+    pub(crate) fn copy_model(&mut self, m: &ModelInst) -> ModelInst {
         let members = self.copy_members(&m.members);
         ModelInst { applied: m.applied.clone(), members }
     }

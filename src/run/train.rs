@@ -1,0 +1,233 @@
+//! The training loop of one run, on the reference interpreter, in f32 or f64. Step t (1-based):
+//! read the data (a fresh draw, or the t-th batch of a fixed dataset), evaluate the loss and
+//! its gradients, let each `optimize` group's rule turn gradients into directions, add them to
+//! the tensors; every `log` period, evaluate the metrics on the training data and the held-out
+//! rows. Metrics are logged at step 0 (the initialization) too. Every random draw is keyed by
+//! (seed, stream, step), so a run is the same whatever the thread count, and a run resumed from
+//! a checkpoint (tensors, rule states, step) continues exactly as it would have.
+
+use super::batches::{fixed, Rows};
+use super::output::RunDir;
+use optic_compiler::interp::{eval_nodes, ArrayD, Interp, Scalar};
+use optic_compiler::lower::experiment::{Plan, Split};
+
+/// One line of metrics.
+#[derive(Clone, Debug)]
+pub struct Row {
+    /// The step (0: before training).
+    pub step: u64,
+    /// (name, value) in the order of the `log` entries.
+    pub values: Vec<(String, f64)>,
+}
+
+/// How a run ended.
+#[derive(Debug)]
+pub struct Outcome {
+    /// The last step completed.
+    pub step: u64,
+    /// A numerical fault that stopped the run: what, where and when.
+    pub fault: Option<String>,
+}
+
+/// The random-draw key of the metrics' own fresh data at a step: far from every training step.
+const EVAL_DRAW: u64 = 1 << 40;
+
+/// Everything one run keeps.
+struct State<T: Scalar> {
+    /// Inputs of the step graphs: current tensors, initial tensors, data fields.
+    inputs: Vec<ArrayD<T>>,
+    rows: Vec<(usize, Rows<T>)>,
+    interps: Vec<Interp<T>>,
+}
+
+/// Runs a plan to its last step (or its first fault), writing through `dir`. `on_step` sees the
+/// step and the training loss (for a progress display).
+pub fn run<T: Scalar>(
+    plan: &Plan,
+    dir: &mut RunDir,
+    resume: bool,
+    on_step: &mut dyn FnMut(u64, f64),
+) -> Result<Outcome, String> {
+    let n = plan.tensors.len();
+    let mut st = start::<T>(plan)?;
+    let mut first = 1;
+    if resume {
+        if let Some(step) = dir.restore::<T>(plan, &mut st.inputs[..n], &mut st.interps)? {
+            first = step + 1;
+        }
+    }
+    if first == 1 {
+        let row = metrics(plan, &mut st, 0, true)?;
+        dir.append(&row)?;
+    }
+    let mut done = first - 1;
+    for step in first..=plan.steps {
+        let loss = match train_step(plan, &mut st, step) {
+            Ok(loss) => loss,
+            Err(Fault::Numeric(msg)) => {
+                dir.fault(&msg, step)?;
+                return Ok(Outcome { step: done, fault: Some(msg) });
+            }
+            Err(Fault::Error(e)) => return Err(e),
+        };
+        done = step;
+        on_step(step, loss);
+        let last = step == plan.steps;
+        if plan.metrics.iter().any(|m| m.entries.iter().any(|(_, _, every)| *every > 0 && step % every == 0)) || last {
+            let row = metrics(plan, &mut st, step, last)?;
+            if let Some((name, _)) = row.values.iter().find(|(_, v)| !v.is_finite()) {
+                let msg = format!(
+                    "metric `{name}` is {} at step {step}",
+                    show_nonfinite(row.values.iter().find(|(n, _)| n == name).map_or(f64::NAN, |x| x.1))
+                );
+                dir.append(&row)?;
+                dir.fault(&msg, step)?;
+                return Ok(Outcome { step, fault: Some(msg) });
+            }
+            dir.append(&row)?;
+        }
+        if plan.checkpoint_every.is_some_and(|c| c > 0 && step % c == 0) || last {
+            dir.checkpoint::<T>(plan, step, &st.inputs[..n], &st.interps)?;
+        }
+    }
+    Ok(Outcome { step: done, fault: None })
+}
+
+enum Fault {
+    Numeric(String),
+    Error(String),
+}
+
+fn show_nonfinite(x: f64) -> &'static str {
+    if x.is_nan() {
+        "NaN"
+    } else {
+        "infinite"
+    }
+}
+
+/// Evaluates the init graph and sets up the inputs, datasets and rules.
+fn start<T: Scalar>(plan: &Plan) -> Result<State<T>, String> {
+    let n = plan.tensors.len();
+    let files: Vec<ArrayD<T>> = plan.files.iter().map(|(_, a)| a.mapv(T::from_f64)).collect();
+    let mut roots: Vec<usize> = plan.tensors.iter().map(|t| t.init).collect();
+    for (_, d) in fixed(plan) {
+        roots.extend(&d.init_roots);
+    }
+    let mut vals = eval_nodes(&plan.init, 0, &files, plan.seed, &roots).map_err(|e| format!("initializing: {e}"))?;
+    let data_vals = vals.split_off(n);
+    for (t, v) in plan.tensors.iter().zip(&vals) {
+        if let Some(bad) = v.iter().find(|x| !x.is_finite()) {
+            return Err(format!("the initial value of `{}` contains {bad}", t.path));
+        }
+    }
+    let mut inputs = vals.clone();
+    inputs.extend(vals);
+    inputs.extend(plan.data.iter().map(|d| ArrayD::zeros(d.batch_shape.clone())));
+    let mut rows = Vec::new();
+    let mut it = data_vals.into_iter();
+    for (i, d) in fixed(plan) {
+        let fields: Vec<ArrayD<T>> = d.fields.iter().map(|_| it.next().expect("one value per field")).collect();
+        rows.push((i, Rows::new(d, fields, i, plan.seed)));
+    }
+    let interps = plan.groups.iter().map(|g| Interp::new(g.graphs.clone(), plan.seed)).collect();
+    Ok(State { inputs, rows, interps })
+}
+
+/// Sets the data inputs for a step (or, with `eval_key`, the metrics' own fresh draw).
+fn load_data<T: Scalar>(plan: &Plan, st: &mut State<T>, step: u64, fresh_key: u64) -> Result<(), String> {
+    let n = plan.tensors.len();
+    let fresh_roots: Vec<(usize, usize)> =
+        plan.datasets.iter().flat_map(|d| d.fields.iter().copied().zip(d.fresh_roots.iter().copied())).collect();
+    if !fresh_roots.is_empty() {
+        let roots: Vec<usize> = fresh_roots.iter().map(|x| x.1).collect();
+        let vals = eval_nodes(&plan.fresh, fresh_key, &st.inputs, plan.seed, &roots)
+            .map_err(|e| format!("drawing data at step {step}: {e}"))?;
+        for ((field, _), v) in fresh_roots.iter().zip(vals) {
+            st.inputs[2 * n + field] = v;
+        }
+    }
+    Ok(())
+}
+
+fn train_step<T: Scalar>(plan: &Plan, st: &mut State<T>, step: u64) -> Result<f64, Fault> {
+    let n = plan.tensors.len();
+    load_data(plan, st, step, step).map_err(Fault::Error)?;
+    for (i, rows) in &mut st.rows {
+        let batch = rows.batch(step);
+        for (&field, v) in plan.datasets[*i].fields.iter().zip(batch) {
+            st.inputs[2 * n + field] = v;
+        }
+    }
+    let mut roots = vec![plan.loss];
+    roots.extend(plan.grads.iter().map(|g| g.1));
+    let mut vals = eval_nodes(&plan.train, step, &st.inputs, plan.seed, &roots)
+        .map_err(|e| Fault::Error(format!("step {step}, the training graph: {e}")))?;
+    let loss = vals[0][ndarray::IxDyn(&[])].to_f64();
+    if !loss.is_finite() {
+        return Err(Fault::Numeric(format!("the loss is {} at step {step}", show_nonfinite(loss))));
+    }
+    let grads: Vec<ArrayD<T>> = vals.drain(1..).collect();
+    for ((t, _), g) in plan.grads.iter().zip(&grads) {
+        if let Some(x) = g.iter().find(|x| !x.is_finite()) {
+            return Err(Fault::Numeric(format!(
+                "the gradient of `{}` contains {x} at step {step}",
+                plan.tensors[*t].path
+            )));
+        }
+    }
+    for (group, interp) in plan.groups.iter().zip(&mut st.interps) {
+        let params: Vec<ArrayD<T>> = group.tensors.iter().map(|&t| st.inputs[t].clone()).collect();
+        let ins: Vec<Vec<ArrayD<T>>> = group
+            .tensors
+            .iter()
+            .map(|&t| {
+                vec![grads[plan.grads.iter().position(|g| g.0 == t).expect("trained tensors have gradients")].clone()]
+            })
+            .collect();
+        let dirs = interp
+            .step(step, &params, &ins)
+            .map_err(|e| Fault::Error(format!("step {step}, rule `{}`: {e}", group.rule)))?;
+        for (&t, d) in group.tensors.iter().zip(dirs) {
+            st.inputs[t] += &d;
+            if let Some(x) = st.inputs[t].iter().find(|x| !x.is_finite()) {
+                return Err(Fault::Numeric(format!(
+                    "`{}` contains {x} after step {step} (rule `{}`)",
+                    plan.tensors[t].path, group.rule
+                )));
+            }
+        }
+    }
+    Ok(loss)
+}
+
+/// The metrics due at `step` (all of them when `all`).
+fn metrics<T: Scalar>(plan: &Plan, st: &mut State<T>, step: u64, all: bool) -> Result<Row, String> {
+    let n = plan.tensors.len();
+    let mut values = Vec::new();
+    load_data(plan, st, step, EVAL_DRAW + step)?;
+    for m in &plan.metrics {
+        let due: Vec<&(String, usize, u64)> =
+            m.entries.iter().filter(|(_, _, every)| all || (*every > 0 && step % every == 0)).collect();
+        if due.is_empty() {
+            continue;
+        }
+        let mut inputs: Vec<ArrayD<T>> = st.inputs[..2 * n].to_vec();
+        for (k, _) in plan.data.iter().enumerate() {
+            inputs.push(st.inputs[2 * n + k].clone());
+        }
+        for (i, rows) in &st.rows {
+            let src = if m.split == Split::Eval && plan.datasets[*i].holdout > 0 { &rows.eval } else { &rows.train };
+            for (&field, v) in plan.datasets[*i].fields.iter().zip(src) {
+                inputs[2 * n + field] = v.clone();
+            }
+        }
+        let roots: Vec<usize> = due.iter().map(|e| e.1).collect();
+        let vals = eval_nodes(&m.graph, step.max(1), &inputs, plan.seed, &roots)
+            .map_err(|e| format!("step {step}, metrics: {e}"))?;
+        for (e, v) in due.iter().zip(vals) {
+            values.push((e.0.clone(), v[ndarray::IxDyn(&[])].to_f64()));
+        }
+    }
+    Ok(Row { step, values })
+}
