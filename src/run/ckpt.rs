@@ -3,7 +3,7 @@
 //! a resumed f32 run continues bit for bit.
 
 use optic_compiler::interp::{ArrayD, Scalar};
-use optic_runtime::checkpoint::{self, Dtype};
+use optic_runtime::checkpoint::{self, Checkpoint, Dtype};
 use std::collections::BTreeMap;
 use std::path::Path;
 
@@ -27,7 +27,7 @@ pub fn save<T: Scalar>(
 }
 
 /// Loads named tensors and metadata.
-pub fn load<T: Scalar>(path: &Path) -> Result<(Vec<(String, ArrayD<T>)>, BTreeMap<String, String>), String> {
+pub fn load<T: Scalar>(path: &Path) -> Result<Checkpoint<T>, String> {
     let (named, meta) = checkpoint::load(path).map_err(|e| e.to_string())?;
     Ok((named.into_iter().map(|(n, a)| (n, a.mapv(T::from_f64))).collect(), meta))
 }
