@@ -12,7 +12,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 
 /// How one run went.
-#[derive(Debug)]
+#[derive(Debug, Default)]
 pub struct RunResult {
     /// Steps completed.
     pub steps: u64,
@@ -22,12 +22,6 @@ pub struct RunResult {
     pub fault: Option<String>,
     /// Any other failure (a file that cannot be written, a failed decomposition).
     pub error: Option<String>,
-}
-
-impl Default for RunResult {
-    fn default() -> Self {
-        RunResult { steps: 0, rows: Vec::new(), fault: None, error: None }
-    }
 }
 
 impl RunResult {
@@ -83,7 +77,7 @@ impl Progress {
     pub fn step(&self, label: &str, step: u64, loss: f64) {
         if let Some(b) = &self.bar {
             b.inc(1);
-            if step % 16 == 0 {
+            if step.is_multiple_of(16) {
                 b.set_message(if self.runs.len() == 1 {
                     format!("loss {loss:.4e}")
                 } else {
@@ -95,7 +89,7 @@ impl Progress {
         let Some(i) = self.runs.iter().position(|r| r.0 == label) else { return };
         let steps = self.runs[i].1;
         let tenth = (steps / 10).max(1);
-        if step % tenth == 0 || step == steps {
+        if step.is_multiple_of(tenth) || step == steps {
             let mut last = self.plain_every.lock().expect("no panics hold the lock");
             if last[i] != step {
                 last[i] = step;
@@ -186,13 +180,11 @@ pub fn finish_run(plan: &Plan, dir: &Path, r: &RunResult) -> Result<(), String> 
     Ok(())
 }
 
+/// A run's label, overrides and directory.
+pub type PointRef<'a> = (&'a String, &'a Vec<(String, String)>, &'a PathBuf);
+
 /// Prints the outcome of an experiment's runs; for a sweep, also writes the comparison.
-pub fn report(
-    name: &str,
-    base: &Path,
-    points: &[(&String, &Vec<(String, String)>, &PathBuf)],
-    results: &[RunResult],
-) -> Result<(), String> {
+pub fn report(name: &str, base: &Path, points: &[PointRef], results: &[RunResult]) -> Result<(), String> {
     let mut metrics: Vec<String> = Vec::new();
     for r in results {
         for (k, _) in r.last() {

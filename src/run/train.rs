@@ -73,7 +73,9 @@ pub fn run<T: Scalar>(
         done = step;
         on_step(step, loss);
         let last = step == plan.steps;
-        if plan.metrics.iter().any(|m| m.entries.iter().any(|(_, _, every)| *every > 0 && step % every == 0)) || last {
+        if plan.metrics.iter().any(|m| m.entries.iter().any(|(_, _, every)| *every > 0 && step.is_multiple_of(*every)))
+            || last
+        {
             let row = metrics(plan, &mut st, step, last)?;
             if let Some((name, _)) = row.values.iter().find(|(_, v)| !v.is_finite()) {
                 let msg = format!(
@@ -86,7 +88,7 @@ pub fn run<T: Scalar>(
             }
             dir.append(&row)?;
         }
-        if plan.checkpoint_every.is_some_and(|c| c > 0 && step % c == 0) || last {
+        if plan.checkpoint_every.is_some_and(|c| c > 0 && step.is_multiple_of(c)) || last {
             dir.checkpoint::<T>(plan, step, &st.inputs[..n], &st.interps)?;
         }
     }
@@ -208,7 +210,7 @@ fn metrics<T: Scalar>(plan: &Plan, st: &mut State<T>, step: u64, all: bool) -> R
     load_data(plan, st, step, EVAL_DRAW + step)?;
     for m in &plan.metrics {
         let due: Vec<&(String, usize, u64)> =
-            m.entries.iter().filter(|(_, _, every)| all || (*every > 0 && step % every == 0)).collect();
+            m.entries.iter().filter(|(_, _, every)| all || (*every > 0 && step.is_multiple_of(*every))).collect();
         if due.is_empty() {
             continue;
         }
