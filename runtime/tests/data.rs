@@ -6,35 +6,9 @@ use ndarray_npy::{NpzWriter, WriteNpyExt};
 use optic_runtime::data::{load, DataError, Loaded};
 use std::path::{Path, PathBuf};
 
-/// A fresh directory per test, so tests running in parallel never see each other's files; removed
-/// when the test ends.
-struct Scratch(PathBuf);
+mod common;
 
-impl std::ops::Deref for Scratch {
-    type Target = Path;
-    fn deref(&self) -> &Path {
-        &self.0
-    }
-}
-
-impl AsRef<Path> for Scratch {
-    fn as_ref(&self) -> &Path {
-        &self.0
-    }
-}
-
-impl Drop for Scratch {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
-
-fn scratch(test: &str) -> Scratch {
-    let dir = std::env::temp_dir().join(format!("optic-data-{}-{test}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    Scratch(dir)
-}
+use common::scratch;
 
 /// A `.npy` file written by hand, for layouts and types ndarray-npy will not write.
 fn npy_bytes(descr: &str, fortran: bool, shape: &[usize], data: &[u8]) -> Vec<u8> {

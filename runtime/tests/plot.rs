@@ -5,35 +5,9 @@
 use optic_runtime::plot::{write, Chart, Series, HEIGHT, WIDTH};
 use std::path::{Path, PathBuf};
 
-/// A fresh directory per test, so tests running in parallel never see each other's files; removed
-/// when the test ends.
-struct Scratch(PathBuf);
+mod common;
 
-impl std::ops::Deref for Scratch {
-    type Target = Path;
-    fn deref(&self) -> &Path {
-        &self.0
-    }
-}
-
-impl AsRef<Path> for Scratch {
-    fn as_ref(&self) -> &Path {
-        &self.0
-    }
-}
-
-impl Drop for Scratch {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
-
-fn scratch(test: &str) -> Scratch {
-    let dir = std::env::temp_dir().join(format!("optic-plot-{}-{test}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    Scratch(dir)
-}
+use common::scratch;
 
 fn series(label: &str, points: impl IntoIterator<Item = (f64, f64)>) -> Series {
     Series { label: label.into(), points: points.into_iter().collect() }
