@@ -270,6 +270,30 @@ pub enum Op {
     Triangle(NodeId, bool),
 }
 
+impl Op {
+    /// The nodes this operation reads (every operand, whichever a `Select` will take).
+    pub fn operands(&self) -> Vec<NodeId> {
+        match self {
+            Op::Const(_) | Op::Fill(_) | Op::Step | Op::Input(_) | Op::Param | Op::State(_) | Op::Random { .. } => {
+                Vec::new()
+            }
+            Op::Unary(_, a)
+            | Op::Transpose(a)
+            | Op::Reshape(a)
+            | Op::Expand(a)
+            | Op::Diag(a)
+            | Op::Triangle(a, _)
+            | Op::Output(a, _) => vec![*a],
+            Op::Reduce { arg, .. } | Op::Slice { arg, .. } | Op::Embed { arg, .. } | Op::Group { arg, .. } => {
+                vec![*arg]
+            }
+            Op::Binary(_, a, b) | Op::MatMul(a, b) => vec![*a, *b],
+            Op::Select(c, a, b) => vec![*c, *a, *b],
+            Op::Concat { args, .. } | Op::Linalg(_, args) => args.clone(),
+        }
+    }
+}
+
 /// A node: an operation and the shape of its result.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Node {

@@ -797,7 +797,7 @@ fn reads_data(g: &Graph, root: NodeId, first_data: usize) -> bool {
                 return true;
             }
         }
-        stack.extend(operands(&g.nodes[n].op));
+        stack.extend(g.nodes[n].op.operands());
     }
     false
 }
@@ -813,31 +813,9 @@ fn depends_on_step(g: &Graph, root: NodeId) -> bool {
         if matches!(g.nodes[n].op, Op::Step) {
             return true;
         }
-        stack.extend(operands(&g.nodes[n].op));
+        stack.extend(g.nodes[n].op.operands());
     }
     false
-}
-
-/// The operands of an op.
-fn operands(op: &Op) -> Vec<NodeId> {
-    match op {
-        Op::Const(_) | Op::Fill(_) | Op::Step | Op::Input(_) | Op::Param | Op::State(_) | Op::Random { .. } => {
-            Vec::new()
-        }
-        Op::Unary(_, a)
-        | Op::Transpose(a)
-        | Op::Reshape(a)
-        | Op::Expand(a)
-        | Op::Diag(a)
-        | Op::Triangle(a, _)
-        | Op::Output(a, _) => vec![*a],
-        Op::Reduce { arg, .. } | Op::Slice { arg, .. } | Op::Embed { arg, .. } | Op::Group { arg, .. } => vec![*arg],
-        Op::Binary(_, a, b) | Op::MatMul(a, b) => vec![*a, *b],
-        Op::Select(c, a, b) => vec![*c, *a, *b],
-        Op::Concat { args, .. } | Op::Linalg(_, args) => args.clone(),
-        #[allow(unreachable_patterns)]
-        _ => Vec::new(),
-    }
 }
 
 fn whole(f: &Frame, v: &Lv, span: Span, what: &str) -> LResult<u64> {
