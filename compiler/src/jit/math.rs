@@ -1,0 +1,1 @@
+//! Transcendental functions emitted inline as Cranelift IR (to be written).
