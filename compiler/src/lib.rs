@@ -10,6 +10,8 @@
 
 pub mod check;
 pub mod diag;
+pub mod exec;
+pub mod fuse;
 pub mod grad;
 pub mod interp;
 pub mod ir;

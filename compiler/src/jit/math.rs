@@ -38,9 +38,6 @@
 //! (by analysis, absolute error about `|x|·2^-53`; not measured), and return NaN for
 //! `|x| >= 2^50`, where the quadrant no longer fits the reduction (std would give a value there).
 
-// Codegen (jit/codegen.rs) is being written against this API; until it calls every function,
-// the unused ones would fail `clippy -D warnings`. Remove once all are wired in.
-#![allow(dead_code)]
 // Constants are quoted with the digits their sources (fdlibm, Cephes) publish, so they can be checked
 // against them; the compiler rounds them to the lane type.
 #![allow(clippy::excessive_precision)]

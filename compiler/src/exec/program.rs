@@ -1,0 +1,479 @@
+//! One graph prepared for repeated evaluation: its schedules (one per pattern of selects the host
+//! decides, compiled on first use), the buffers kernels write, and the demand-driven evaluation
+//! of a step. A node runs when something needs it, after what it needs, as in the interpreter: a
+//! kernel runs when one of its stores is needed, a library call when its value is; a select on a
+//! run-time scalar asks for its condition and then only for its taken side. Hyperparameter
+//! arithmetic runs first, in f64, and decides the selects whose condition it computes.
+
+use super::{ExecError, Lane};
+use crate::fuse::{self, Decided, Place, Schedule};
+use crate::interp::single;
+use crate::ir::{Graph, NodeId, Op};
+use crate::jit::{self, KernelFn};
+use ndarray::{ArrayD, IxDyn};
+use std::collections::HashMap;
+
+/// Elements below which a kernel runs on the calling thread: waking a worker costs more.
+const PARALLEL_MIN: usize = 1 << 16;
+
+/// Where a kernel store lands.
+#[derive(Clone, Copy, Debug, PartialEq)]
+enum Dest {
+    /// The node's own buffer.
+    Buffer,
+    /// In place, into state slot `k` (nothing outside the kernel reads the old value).
+    State(usize),
+    /// In place, into the parameter.
+    Param,
+}
+
+/// A schedule with its compiled kernels and where their stores land.
+struct Plan {
+    sched: Schedule,
+    kernels: Vec<KernelFn>,
+    dest: Vec<Dest>,
+}
+
+/// What one evaluation reads and writes besides the graph's own values.
+pub(super) struct Io<'a, T> {
+    pub inputs: &'a [ArrayD<T>],
+    pub param: ParamRef<'a, T>,
+    pub states: &'a mut [ArrayD<T>],
+    pub step: u64,
+    pub seed: u64,
+}
+
+/// The parameter an evaluation reads (and, applying an update, writes).
+pub(super) enum ParamRef<'a, T> {
+    None,
+    Shared(&'a ArrayD<T>),
+    Unique(&'a mut ArrayD<T>),
+}
+
+impl<T> ParamRef<'_, T> {
+    /// The parameter's value.
+    pub fn get(&self) -> Option<&ArrayD<T>> {
+        match self {
+            ParamRef::None => None,
+            ParamRef::Shared(p) => Some(p),
+            ParamRef::Unique(p) => Some(p),
+        }
+    }
+
+    fn get_mut(&mut self) -> Option<&mut ArrayD<T>> {
+        match self {
+            ParamRef::Unique(p) => Some(p),
+            _ => None,
+        }
+    }
+}
+
+/// A graph ready to run: see the module doc.
+pub(super) struct Program<T: Lane> {
+    pub graph: Graph,
+    hyper: Vec<bool>,
+    roots: Vec<NodeId>,
+    /// State writes done by the caller: (slot, node).
+    writes: Vec<(usize, NodeId)>,
+    /// The node whose value replaces the parameter (applying mode), if any.
+    applied: Option<NodeId>,
+    /// Whether group nodes get their sums from outside; if not, a group is its own argument.
+    grouped: bool,
+    plans: HashMap<Vec<bool>, Plan>,
+    key: Vec<bool>,
+    /// Per node: the buffer of a kernel store (kept across steps), the result of a library call
+    /// (dropped after the step), a host scalar as a tensor, or a group sum.
+    bufs: Vec<Option<ArrayD<T>>>,
+    owned: Vec<Option<Vec<ArrayD<T>>>>,
+    host: Vec<f64>,
+    done: Vec<bool>,
+    kernel_done: Vec<bool>,
+}
+
+impl<T: Lane> Program<T> {
+    /// Prepares `graph` to compute `roots`; `writes` are state writes and `applied` the new
+    /// parameter value, both computed as roots too.
+    pub fn new(
+        graph: Graph,
+        mut roots: Vec<NodeId>,
+        writes: Vec<(usize, NodeId)>,
+        applied: Option<NodeId>,
+        grouped: bool,
+    ) -> Self {
+        roots.extend(writes.iter().map(|w| w.1));
+        roots.extend(applied);
+        let n = graph.nodes.len();
+        Program {
+            hyper: single::hyper_nodes(&graph),
+            graph,
+            roots,
+            writes,
+            applied,
+            grouped,
+            plans: HashMap::new(),
+            key: Vec::new(),
+            bufs: (0..n).map(|_| None).collect(),
+            owned: (0..n).map(|_| None).collect(),
+            host: vec![f64::NAN; n],
+            done: vec![false; n],
+            kernel_done: Vec::new(),
+        }
+    }
+
+    /// Starts an evaluation: computes the host scalars, picks (or builds) the plan for the selects
+    /// they decide and forgets last step's values.
+    pub fn begin(&mut self, step: u64) -> Result<(), ExecError> {
+        let g = &self.graph;
+        for id in 0..g.nodes.len() {
+            if self.hyper[id] {
+                let host = &self.host;
+                self.host[id] = single::host_scalar(g, id, step, |a| Some(host[a]))?;
+            }
+        }
+        let mut decided: Decided = vec![None; g.nodes.len()];
+        self.key.clear();
+        for (id, node) in g.nodes.iter().enumerate() {
+            if let Op::Select(c, ..) = node.op {
+                if self.hyper[c] && !self.hyper[id] {
+                    let side = self.host[c] != 0.0;
+                    decided[id] = Some(side);
+                    self.key.push(side);
+                }
+            }
+        }
+        if !self.plans.contains_key(&self.key) {
+            let plan = self.plan(&decided)?;
+            self.plans.insert(self.key.clone(), plan);
+        }
+        self.done.iter_mut().for_each(|d| *d = false);
+        self.owned.iter_mut().for_each(|o| *o = None);
+        let kernels = self.plans[&self.key].kernels.len();
+        self.kernel_done.clear();
+        self.kernel_done.resize(kernels, false);
+        Ok(())
+    }
+
+    fn plan(&self, decided: &Decided) -> Result<Plan, ExecError> {
+        let g = &self.graph;
+        let sched = fuse::fuse(g, &self.hyper, decided, &self.roots);
+        let kernels = sched
+            .kernels
+            .iter()
+            .map(|k| jit::kernel(&k.spec, T::ELEM).map_err(|e| ExecError::new(k.body[0], e)))
+            .collect::<Result<Vec<_>, _>>()?;
+        let mut dest = vec![Dest::Buffer; g.nodes.len()];
+        // Per node, where its readers run (roots read from outside every kernel).
+        let mut readers: Vec<Vec<Place>> = vec![Vec::new(); g.nodes.len()];
+        for (id, node) in g.nodes.iter().enumerate() {
+            if matches!(sched.place[id], Place::Library | Place::Kernel(_)) {
+                for a in node.op.operands() {
+                    readers[sched.resolve(a)].push(sched.place[id]);
+                }
+            }
+        }
+        sched.roots.iter().for_each(|&r| readers[r].push(Place::Library));
+        // A store may overwrite a source (the state slot, the parameter) in place when every
+        // reader of the source's old value is in the store's own kernel: each element is loaded
+        // before it is stored.
+        let in_place = |is_source: &dyn Fn(&Op) -> bool, store: NodeId| -> bool {
+            let home = sched.place[store];
+            matches!(home, Place::Kernel(_))
+                && g.nodes.iter().enumerate().all(|(id, n)| !is_source(&n.op) || readers[id].iter().all(|&p| p == home))
+        };
+        for &(slot, node) in &self.writes {
+            let r = sched.resolve(node);
+            if dest[r] == Dest::Buffer && in_place(&|op| *op == Op::State(slot), r) {
+                dest[r] = Dest::State(slot);
+            }
+        }
+        if let Some(a) = self.applied {
+            let r = sched.resolve(a);
+            if dest[r] == Dest::Buffer && in_place(&|op| *op == Op::Param, r) {
+                dest[r] = Dest::Param;
+            }
+        }
+        Ok(Plan { sched, kernels, dest })
+    }
+
+    /// Sets a group node's value (the sum over the rule's parameters).
+    pub fn set_group(&mut self, id: NodeId, v: T) {
+        self.owned[id] = Some(vec![ArrayD::from_elem(IxDyn(&[]), v)]);
+        self.done[id] = true;
+    }
+
+    /// Whether the value of `id` is its own buffer's, the state's or the parameter's.
+    fn dest(&self, id: NodeId) -> Dest {
+        self.plans[&self.key].dest[id]
+    }
+
+    /// The value of a computed node.
+    pub fn get<'b>(&'b self, io: &'b Io<T>, id: NodeId) -> Result<&'b ArrayD<T>, ExecError> {
+        let plan = &self.plans[&self.key];
+        let id = plan.sched.resolve(id);
+        let missing = || ExecError::new(id, "used before it was computed");
+        match plan.sched.place[id] {
+            Place::Host => self.bufs[id].as_ref().ok_or_else(missing),
+            Place::Kernel(_) => match plan.dest[id] {
+                Dest::Buffer => self.bufs[id].as_ref().ok_or_else(missing),
+                Dest::State(k) => Ok(&io.states[k]),
+                Dest::Param => io.param.get().ok_or_else(missing),
+            },
+            Place::Alias(_) => unreachable!("resolved"),
+            Place::Library => match self.graph.nodes[id].op {
+                Op::Input(k) => io
+                    .inputs
+                    .get(k)
+                    .ok_or_else(|| ExecError::new(id, format!("input {k} is not given ({} given)", io.inputs.len()))),
+                Op::Param => {
+                    io.param.get().ok_or_else(|| ExecError::new(id, "this graph reads a parameter and none is given"))
+                }
+                Op::State(k) => io.states.get(k).ok_or_else(|| ExecError::new(id, format!("no state slot {k}"))),
+                _ => match &self.owned[id] {
+                    Some(v) if v.len() == 1 => Ok(&v[0]),
+                    Some(_) => Err(ExecError::new(id, "a node with several results used as a tensor")),
+                    None => Err(missing()),
+                },
+            },
+        }
+    }
+
+    /// Computes `root` and what it needs.
+    pub fn demand(&mut self, io: &mut Io<T>, root: NodeId) -> Result<(), ExecError> {
+        let mut stack = vec![self.plans[&self.key].sched.resolve(root)];
+        while let Some(&id) = stack.last() {
+            if self.done[id] {
+                stack.pop();
+                continue;
+            }
+            let need = self.missing(io, id)?;
+            if !need.is_empty() {
+                stack.extend(need);
+                continue;
+            }
+            stack.pop();
+            self.compute(io, id)?;
+        }
+        Ok(())
+    }
+
+    /// The nodes `id` needs that are not computed yet (resolved).
+    fn missing(&self, io: &Io<T>, id: NodeId) -> Result<Vec<NodeId>, ExecError> {
+        let plan = &self.plans[&self.key];
+        let sched = &plan.sched;
+        let deps: Vec<NodeId> = match sched.place[id] {
+            Place::Host | Place::Alias(_) => Vec::new(),
+            Place::Kernel(k) => sched.kernels[k].loads.iter().chain(&sched.kernels[k].scalars).copied().collect(),
+            Place::Library => match &self.graph.nodes[id].op {
+                Op::Group { arg, .. } if !self.grouped => vec![sched.resolve(*arg)],
+                Op::Group { .. } => return Err(ExecError::new(id, "a group sum was read before it was complete")),
+                Op::Select(c, a, b) if self.graph.shape(sched.resolve(*c)).is_empty() => {
+                    let c = sched.resolve(*c);
+                    if !self.done[c] {
+                        vec![c]
+                    } else {
+                        let taken = self.get(io, c)?[IxDyn(&[])] != T::zero();
+                        vec![sched.resolve(if taken { *a } else { *b })]
+                    }
+                }
+                op => op.operands().into_iter().map(|a| sched.resolve(a)).collect(),
+            },
+        };
+        if let Some(&d) = deps.iter().find(|&&d| d >= id && sched.place[id] == Place::Library) {
+            return Err(ExecError::new(id, format!("operand %{d} is not an earlier node")));
+        }
+        Ok(deps.into_iter().filter(|&d| !self.done[d]).collect())
+    }
+
+    /// Computes `id`, whose needs are met.
+    fn compute(&mut self, io: &mut Io<T>, id: NodeId) -> Result<(), ExecError> {
+        let place = self.plans[&self.key].sched.place[id];
+        match place {
+            Place::Host => {
+                let v = T::from_f64(self.host[id]);
+                match &mut self.bufs[id] {
+                    Some(b) => b[IxDyn(&[])] = v,
+                    b => *b = Some(ArrayD::from_elem(IxDyn(&[]), v)),
+                }
+                self.done[id] = true;
+            }
+            Place::Kernel(k) => self.run_kernel(io, k)?,
+            Place::Alias(_) => unreachable!("resolved"),
+            Place::Library => {
+                let value = self.library(io, id)?;
+                if let Some(v) = value {
+                    self.owned[id] = Some(v);
+                }
+                self.done[id] = true;
+            }
+        }
+        Ok(())
+    }
+
+    /// A library node's results (None for nodes read from `io`).
+    fn library(&self, io: &Io<T>, id: NodeId) -> Result<Option<Vec<ArrayD<T>>>, ExecError> {
+        let sched = &self.plans[&self.key].sched;
+        let g = &self.graph;
+        let node = &g.nodes[id];
+        Ok(Some(match &node.op {
+            Op::Input(_) | Op::Param | Op::State(_) => {
+                let v = self.get(io, id)?;
+                if v.shape() != node.shape.as_slice() {
+                    let msg = format!("given a value of shape {:?} but the node declares {:?}", v.shape(), node.shape);
+                    return Err(ExecError::new(id, msg));
+                }
+                return Ok(None);
+            }
+            Op::Group { arg, .. } => {
+                let v = self.get(io, *arg)?;
+                if v.ndim() != 0 {
+                    return Err(ExecError::new(
+                        id,
+                        format!("a group reduction needs a scalar, got shape {:?}", v.shape()),
+                    ));
+                }
+                vec![v.clone()]
+            }
+            Op::Output(a, k) => match &self.owned[sched.resolve(*a)] {
+                Some(v) => vec![v.get(*k).ok_or_else(|| ExecError::new(id, format!("no result {k}")))?.clone()],
+                None => vec![self.get(io, *a)?.clone()],
+            },
+            Op::Select(c, a, b) if g.shape(sched.resolve(*c)).is_empty() => {
+                let cv = self.get(io, *c)?;
+                let taken = self.get(io, if cv[IxDyn(&[])] != T::zero() { *a } else { *b })?;
+                single::compute_node(g, id, &[cv, taken, taken], io.step, io.seed)?
+            }
+            op => {
+                let args = op.operands().into_iter().map(|a| self.get(io, a)).collect::<Result<Vec<_>, _>>()?;
+                let out = single::compute_node(g, id, &args, io.step, io.seed)?;
+                if let (Some(v), false) = (out.first(), matches!(op, Op::Linalg(..))) {
+                    if v.shape() != node.shape.as_slice() {
+                        let msg =
+                            format!("computed a value of shape {:?} but the node declares {:?}", v.shape(), node.shape);
+                        return Err(ExecError::new(id, msg));
+                    }
+                }
+                out
+            }
+        }))
+    }
+
+    /// Runs kernel `k`: gathers its pointers and scalars and loops over its elements, in chunks
+    /// on the worker pool when it is large.
+    fn run_kernel(&mut self, io: &mut Io<T>, k: usize) -> Result<(), ExecError> {
+        let plan = &self.plans[&self.key];
+        let kernel = &plan.sched.kernels[k];
+        let f = plan.kernels[k];
+        // Make sure every store has somewhere to land.
+        for &s in &kernel.stores {
+            if plan.dest[s] == Dest::Buffer && self.bufs[s].as_ref().is_none_or(|b| b.shape() != self.graph.shape(s)) {
+                self.bufs[s] = Some(ArrayD::zeros(IxDyn(self.graph.shape(s))));
+            }
+        }
+        let mut contiguous: Vec<ArrayD<T>> = Vec::new();
+        let mut ptrs: Vec<*mut u8> = Vec::with_capacity(kernel.loads.len() + kernel.stores.len());
+        let mut scalars: Vec<T> = Vec::with_capacity(kernel.scalars.len());
+        for &s in &kernel.scalars {
+            scalars.push(self.get(io, s)?[IxDyn(&[])]);
+        }
+        for &l in &kernel.loads {
+            let v = self.get(io, l)?;
+            if v.len() != kernel.len {
+                return Err(ExecError::new(l, format!("a kernel over {} elements loads {}", kernel.len, v.len())));
+            }
+            match v.as_slice() {
+                Some(s) => ptrs.push(s.as_ptr() as *mut u8),
+                None => {
+                    contiguous.push(v.as_standard_layout().into_owned());
+                    ptrs.push(
+                        contiguous.last().and_then(|c| c.as_slice()).expect("standard layout").as_ptr() as *mut u8
+                    );
+                }
+            }
+        }
+        for &s in &kernel.stores {
+            let slice = match plan.dest[s] {
+                Dest::Buffer => self.bufs[s].as_mut().and_then(|b| b.as_slice_mut()),
+                Dest::State(slot) => io.states[slot].as_slice_mut(),
+                Dest::Param => io.param.get_mut().and_then(|p| p.as_slice_mut()),
+            };
+            let slice = slice.ok_or_else(|| ExecError::new(s, "a kernel store into a non-contiguous tensor"))?;
+            ptrs.push(slice.as_mut_ptr() as *mut u8);
+        }
+        launch(f, &ptrs, &scalars, kernel.len);
+        for &s in &kernel.stores {
+            self.done[s] = true;
+        }
+        self.kernel_done[k] = true;
+        Ok(())
+    }
+
+    /// Commits the state writes that no kernel did in place, and the new parameter, reading
+    /// every value before writing any (two slots may swap).
+    pub fn commit(&mut self, io: &mut Io<T>) -> Result<(), ExecError> {
+        let mut pending: Vec<(Option<usize>, ArrayD<T>)> = Vec::new();
+        for &(slot, node) in &self.writes {
+            let r = self.plans[&self.key].sched.resolve(node);
+            if self.dest(r) != Dest::State(slot) {
+                pending.push((Some(slot), self.get(io, r)?.clone()));
+            }
+        }
+        if let Some(a) = self.applied {
+            let r = self.plans[&self.key].sched.resolve(a);
+            if self.dest(r) != Dest::Param {
+                pending.push((None, self.get(io, r)?.clone()));
+            }
+        }
+        for (slot, v) in pending {
+            match slot {
+                Some(s) => io.states[s] = v,
+                None => {
+                    if let Some(p) = io.param.get_mut() {
+                        *p = v;
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Computes every root.
+    pub fn demand_roots(&mut self, io: &mut Io<T>) -> Result<(), ExecError> {
+        for k in 0..self.roots.len() {
+            self.demand(io, self.roots[k])?;
+        }
+        Ok(())
+    }
+
+    /// The plan in use (after [`Program::begin`]).
+    pub fn schedule(&self) -> Option<&Schedule> {
+        self.plans.get(&self.key).map(|p| &p.sched)
+    }
+}
+
+/// Raw pointers handed to worker threads: each chunk touches only its own element range.
+struct Shared(*const *mut u8, *const u8);
+unsafe impl Send for Shared {}
+unsafe impl Sync for Shared {}
+
+/// Calls `f` over `0..len`, split into chunks across the pool when large enough.
+fn launch<T>(f: KernelFn, ptrs: &[*mut u8], scalars: &[T], len: usize) {
+    let shared = Shared(ptrs.as_ptr(), scalars.as_ptr() as *const u8);
+    let threads = rayon::current_num_threads();
+    if len < PARALLEL_MIN || threads < 2 {
+        // SAFETY: every pointer addresses `len` elements (checked by the caller) and the kernel
+        // was compiled for exactly these loads, stores and scalars.
+        unsafe { f(shared.0, shared.1, 0, len) };
+        return;
+    }
+    // Chunks of whole cache lines, one per thread.
+    let chunk = len.div_ceil(threads).div_ceil(16) * 16;
+    let shared = &shared;
+    rayon::scope(|s| {
+        for start in (0..len).step_by(chunk) {
+            let end = (start + chunk).min(len);
+            // SAFETY: as above; chunks are disjoint element ranges and an element's stores
+            // depend only on the same element's loads.
+            s.spawn(move |_| unsafe { f(shared.0, shared.1, start, end) });
+        }
+    });
+}

@@ -1,0 +1,268 @@
+//! Fusion: the one place that decides how a graph runs. Every node gets a [`Place`]: host
+//! arithmetic in f64 (hyperparameters: scalars computed from constants and the step, exactly as
+//! the interpreter does them), a fused loop [`Kernel`], a library call (matmul, reductions,
+//! decompositions, data movement: the interpreter's operations), or an alias of another node (a
+//! select whose condition is known before the step runs).
+//!
+//! A kernel is a connected set of elementwise nodes (unary, binary, tensor select, fills and
+//! scalar broadcasts) over tensors of one element count whose operands are either tensors of that
+//! count (loaded) or scalars (passed by value). Two elementwise nodes join the same kernel when an
+//! edge links them and they sit at the same *library depth*, the number of library calls on the
+//! longest path above them: a path that leaves a kernel through a library call and comes back
+//! always lands at a greater depth, so kernels never form cycles with the calls between them.
+//! Nodes under different lazy branches (a select on a scalar known only at run time, which
+//! computes only its taken side) never share a kernel, so a kernel never forces the untaken side.
+//! A kernel stores a value only where something outside it reads the value; it reads and writes
+//! rule state and the parameter in place when nothing outside the kernel reads their old values.
+
+mod print;
+mod spec;
+
+pub use print::print_schedule;
+pub use spec::{KOp, KernelSpec};
+
+use crate::ir::{Graph, NodeId, Op};
+
+/// Where a node's value comes from.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Place {
+    /// A scalar computed on the host in f64 before the step's tensors (hyperparameter arithmetic).
+    Host,
+    /// Computed inside kernel `k` (materialized only if it is one of the kernel's stores).
+    Kernel(usize),
+    /// Computed by the library (the interpreter's operation for this node).
+    Library,
+    /// The same value as another node (a select whose condition was known before the step).
+    Alias(NodeId),
+}
+
+/// One fused loop over `len` elements.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Kernel {
+    /// Elements per tensor it loops over.
+    pub len: usize,
+    /// The graph nodes it computes, in topological order.
+    pub body: Vec<NodeId>,
+    /// Tensors of `len` elements it reads (resolved graph nodes computed outside).
+    pub loads: Vec<NodeId>,
+    /// Scalars it reads (0-d nodes computed outside).
+    pub scalars: Vec<NodeId>,
+    /// Body nodes whose values it writes out.
+    pub stores: Vec<NodeId>,
+    /// The loop body as a structural program, what the JIT compiles and caches.
+    pub spec: KernelSpec,
+}
+
+/// The result of fusion for one graph and one set of decided selects.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Schedule {
+    /// Per node, where its value comes from.
+    pub place: Vec<Place>,
+    /// The kernels.
+    pub kernels: Vec<Kernel>,
+    /// The nodes the step needs (resolved through aliases): outputs, state writes.
+    pub roots: Vec<NodeId>,
+}
+
+impl Schedule {
+    /// Follows aliases to the node that computes `id`'s value.
+    pub fn resolve(&self, mut id: NodeId) -> NodeId {
+        while let Place::Alias(t) = self.place[id] {
+            id = t;
+        }
+        id
+    }
+
+    /// Nodes that a library call, a kernel or the step's roots read, per node: how many readers
+    /// outside the node's own kernel it has (0: never materialized).
+    fn outside_readers(&self, g: &Graph) -> Vec<usize> {
+        let mut n = vec![0; g.nodes.len()];
+        for (id, node) in g.nodes.iter().enumerate() {
+            match self.place[id] {
+                Place::Library => node.op.operands().into_iter().for_each(|a| n[self.resolve(a)] += 1),
+                Place::Kernel(k) => {
+                    for a in node.op.operands() {
+                        let a = self.resolve(a);
+                        if self.place[a] != Place::Kernel(k) {
+                            n[a] += 1;
+                        }
+                    }
+                }
+                Place::Host | Place::Alias(_) => {}
+            }
+        }
+        self.roots.iter().for_each(|&r| n[r] += 1);
+        n
+    }
+}
+
+/// Whether a select's condition is decided for this schedule: `Some(taken side)` per select
+/// node whose condition is host arithmetic, `None` otherwise.
+pub type Decided = Vec<Option<bool>>;
+
+/// Decides the places and kernels of `g` for the step's `roots`. `hyper[id]` marks host
+/// arithmetic nodes; `decided[id]` gives the taken side of selects whose condition the host
+/// already computed (they become aliases).
+pub fn fuse(g: &Graph, hyper: &[bool], decided: &Decided, roots: &[NodeId]) -> Schedule {
+    let count = g.nodes.len();
+    let mut place = vec![Place::Library; count];
+    for (id, node) in g.nodes.iter().enumerate() {
+        place[id] = if hyper[id] {
+            Place::Host
+        } else if let (Op::Select(_, a, b), Some(side)) = (&node.op, decided[id]) {
+            Place::Alias(if side { *a } else { *b })
+        } else {
+            Place::Library
+        };
+    }
+    // Reads of the same input, parameter or state slot are one value, loaded once.
+    let mut leaves: Vec<(&Op, NodeId)> = Vec::new();
+    for (id, node) in g.nodes.iter().enumerate() {
+        if matches!(node.op, Op::Input(_) | Op::Param | Op::State(_)) {
+            match leaves.iter().find(|(op, _)| **op == node.op) {
+                Some(&(_, first)) => place[id] = Place::Alias(first),
+                None => leaves.push((&node.op, id)),
+            }
+        }
+    }
+    let mut sched = Schedule { place, kernels: Vec::new(), roots: Vec::new() };
+    sched.roots = roots.iter().map(|&r| sched.resolve(r)).collect();
+    let live = live_nodes(g, &sched);
+    let labels = lazy_labels(g, &sched);
+    let elementwise: Vec<bool> =
+        (0..count).map(|id| live[id] && sched.place[id] == Place::Library && is_elementwise(g, id, &sched)).collect();
+    // Library depth: library calls on the longest path above a node (host nodes count nothing).
+    let mut depth = vec![0usize; count];
+    for id in 0..count {
+        if matches!(sched.place[id], Place::Host) {
+            continue;
+        }
+        for a in g.nodes[id].op.operands() {
+            let a = sched.resolve(a);
+            let hop = usize::from(!elementwise[a] && sched.place[a] != Place::Host);
+            depth[id] = depth[id].max(depth[a] + hop);
+        }
+    }
+    // Union elementwise nodes linked by an edge at equal depth, length and lazy label.
+    let mut parent: Vec<usize> = (0..count).collect();
+    fn find(p: &mut [usize], mut x: usize) -> usize {
+        while p[x] != x {
+            p[x] = p[p[x]];
+            x = p[x];
+        }
+        x
+    }
+    let numel = |id: NodeId| g.nodes[id].shape.iter().product::<usize>();
+    for id in (0..count).filter(|&id| elementwise[id]) {
+        for a in g.nodes[id].op.operands() {
+            let a = sched.resolve(a);
+            if elementwise[a] && depth[a] == depth[id] && numel(a) == numel(id) && labels[a] == labels[id] {
+                let (ra, rb) = (find(&mut parent, a), find(&mut parent, id));
+                parent[ra] = rb;
+            }
+        }
+    }
+    let mut kernel_of_root: Vec<Option<usize>> = vec![None; count];
+    for id in (0..count).filter(|&id| elementwise[id]) {
+        let r = find(&mut parent, id);
+        let k = *kernel_of_root[r].get_or_insert_with(|| {
+            sched.kernels.push(Kernel {
+                len: numel(id),
+                body: Vec::new(),
+                loads: Vec::new(),
+                scalars: Vec::new(),
+                stores: Vec::new(),
+                spec: KernelSpec::default(),
+            });
+            sched.kernels.len() - 1
+        });
+        sched.place[id] = Place::Kernel(k);
+        sched.kernels[k].body.push(id);
+    }
+    let readers = sched.outside_readers(g);
+    for k in 0..sched.kernels.len() {
+        let stores: Vec<NodeId> = sched.kernels[k].body.iter().copied().filter(|&id| readers[id] > 0).collect();
+        sched.kernels[k].stores = stores;
+        let (spec, loads, scalars) = spec::build(g, &sched, k);
+        let kernel = &mut sched.kernels[k];
+        (kernel.spec, kernel.loads, kernel.scalars) = (spec, loads, scalars);
+    }
+    sched
+}
+
+/// The nodes some root may need (through either side of a run-time select); the others are
+/// never computed and get no kernel.
+fn live_nodes(g: &Graph, sched: &Schedule) -> Vec<bool> {
+    let mut live = vec![false; g.nodes.len()];
+    let mut stack: Vec<NodeId> = sched.roots.clone();
+    while let Some(id) = stack.pop() {
+        if !std::mem::replace(&mut live[id], true) && !matches!(sched.place[id], Place::Alias(_)) {
+            stack.extend(g.nodes[id].op.operands().into_iter().map(|a| sched.resolve(a)));
+        }
+    }
+    live
+}
+
+/// Whether node `id` can live in a loop kernel: an elementwise function whose operands are
+/// tensors of its own shape or scalars. A select on a scalar condition known only at run time
+/// stays a library call, so that only its taken side runs.
+fn is_elementwise(g: &Graph, id: NodeId, sched: &Schedule) -> bool {
+    let node = &g.nodes[id];
+    if node.shape.is_empty() || node.shape.contains(&0) {
+        return false;
+    }
+    let fits = |a: &NodeId| {
+        let s = g.shape(sched.resolve(*a));
+        s.is_empty() || s == node.shape.as_slice()
+    };
+    match &node.op {
+        Op::Fill(_) => true,
+        Op::Unary(_, a) => fits(a),
+        Op::Binary(_, a, b) => fits(a) && fits(b),
+        Op::Select(c, a, b) => !g.shape(sched.resolve(*c)).is_empty() && fits(c) && fits(a) && fits(b),
+        Op::Expand(a) => g.shape(sched.resolve(*a)).is_empty(),
+        _ => false,
+    }
+}
+
+/// Per node, the lazy branch it belongs to: `None` for nodes every step needs, `Some((select,
+/// side))` for nodes only a run-time select's side needs (the first such branch found from the
+/// outermost select wins when several reach a node).
+fn lazy_labels(g: &Graph, sched: &Schedule) -> Vec<Option<(NodeId, bool)>> {
+    let count = g.nodes.len();
+    let lazy_select = |id: NodeId| match &g.nodes[id].op {
+        Op::Select(c, ..) => sched.place[id] == Place::Library && g.shape(sched.resolve(*c)).is_empty(),
+        _ => false,
+    };
+    // Edges a step always follows: every operand, except the sides of a lazy select.
+    let strict = |id: NodeId| -> Vec<NodeId> {
+        match (&g.nodes[id].op, lazy_select(id)) {
+            (Op::Select(c, ..), true) => vec![sched.resolve(*c)],
+            (op, _) => op.operands().into_iter().map(|a| sched.resolve(a)).collect(),
+        }
+    };
+    let mut always = vec![false; count];
+    let mut stack: Vec<NodeId> = sched.roots.clone();
+    while let Some(id) = stack.pop() {
+        if !std::mem::replace(&mut always[id], true) {
+            stack.extend(strict(id));
+        }
+    }
+    let mut labels = vec![None; count];
+    // Outer selects have larger ids than the selects nested in their sides, so they label first
+    // and a nested select's sides get the nested label.
+    for s in (0..count).rev().filter(|&s| lazy_select(s)) {
+        let Op::Select(_, a, b) = g.nodes[s].op else { continue };
+        for (side, start) in [(true, a), (false, b)] {
+            let mut stack = vec![sched.resolve(start)];
+            while let Some(id) = stack.pop() {
+                if always[id] || labels[id].is_some() {
+                    continue;
+                }
+                labels[id] = Some((s, side));
+                stack.extend(strict(id));
+            }
+        }
+    }
+    labels
+}

@@ -1,0 +1,237 @@
+//! Kernel spec -> Cranelift IR: the loop over vectors, its scalar tail, and each body value
+//! emitted once per path. Comparisons give 1 or 0 (all-ones lane masks turned into 1.0 by a
+//! bit select), and `select` tests `c != 0`, which is true for NaN as in the interpreter.
+
+use super::{math, Elem, KernelFn};
+use crate::fuse::{KOp, KernelSpec};
+use crate::ir::{Binary, Unary};
+use cranelift_codegen::ir::condcodes::{FloatCC, IntCC};
+use cranelift_codegen::ir::{
+    types, AbiParam, BlockArg, Function, InstBuilder, MemFlagsData, Type, UserFuncName, Value,
+};
+use cranelift_codegen::isa::{CallConv, TargetFrontendConfig};
+use cranelift_frontend::{FunctionBuilder, FunctionBuilderContext};
+use cranelift_jit::JITModule;
+use cranelift_module::{Linkage, Module};
+
+/// Compiles `spec` into `module` under `name` and returns the function.
+pub(super) fn compile(module: &mut JITModule, name: &str, spec: &KernelSpec, elem: Elem) -> Result<KernelFn, String> {
+    let mut ctx = module.make_context();
+    ctx.func.signature = signature(module.isa().pointer_type());
+    build(&mut ctx.func, spec, elem, module.target_config());
+    let id = module
+        .declare_function(name, Linkage::Local, &ctx.func.signature)
+        .map_err(|e| format!("declaring {name}: {e}"))?;
+    module.define_function(id, &mut ctx).map_err(|e| format!("compiling {name}: {e:?}\n{}", ctx.func.display()))?;
+    module.clear_context(&mut ctx);
+    module.finalize_definitions().map_err(|e| format!("finalizing {name}: {e}"))?;
+    let code = module.get_finalized_function(id);
+    // SAFETY: the function was built with exactly this signature (see `signature`), for the host.
+    Ok(unsafe { std::mem::transmute::<*const u8, KernelFn>(code) })
+}
+
+/// The Cranelift IR of a kernel as built (before Cranelift's own optimizations).
+pub(super) fn clif(module: &JITModule, spec: &KernelSpec, elem: Elem) -> Result<String, String> {
+    let mut ctx = module.make_context();
+    ctx.func.signature = signature(module.isa().pointer_type());
+    build(&mut ctx.func, spec, elem, module.target_config());
+    Ok(ctx.func.display().to_string())
+}
+
+fn signature(ptr: Type) -> cranelift_codegen::ir::Signature {
+    let mut sig = cranelift_codegen::ir::Signature::new(CallConv::SystemV);
+    for _ in 0..4 {
+        sig.params.push(AbiParam::new(ptr));
+    }
+    sig
+}
+
+/// Emits the kernel: entry (base pointers, scalars), vector loop, scalar tail loop.
+fn build(func: &mut Function, spec: &KernelSpec, elem: Elem, config: TargetFrontendConfig) {
+    func.name = UserFuncName::default();
+    let (scalar_ty, vector_ty, lanes) = match elem {
+        Elem::F32 => (types::F32, types::F32X4, 4i64),
+        Elem::F64 => (types::F64, types::F64X2, 2i64),
+    };
+    let size = elem.size() as i64;
+    let mut fctx = FunctionBuilderContext::new();
+    let mut b = FunctionBuilder::new(func, &mut fctx);
+    let entry = b.create_block();
+    b.append_block_params_for_function_params(entry);
+    b.switch_to_block(entry);
+    let params = b.block_params(entry).to_vec();
+    let (ptrs, scalars, start, end) = (params[0], params[1], params[2], params[3]);
+    let mem = MemFlagsData::new().with_notrap();
+    let n_ptrs = spec.loads as usize + spec.stores.len();
+    let bases: Vec<Value> = (0..n_ptrs).map(|k| b.ins().load(types::I64, mem, ptrs, (8 * k) as i32)).collect();
+    let scalar_args: Vec<Value> =
+        (0..spec.scalars as usize).map(|k| b.ins().load(scalar_ty, mem, scalars, (size as usize * k) as i32)).collect();
+    let vector_args: Vec<Value> = scalar_args.iter().map(|&s| b.ins().splat(vector_ty, s)).collect();
+    // Vector loop over whole vectors, then the scalar tail.
+    let span = b.ins().isub(end, start);
+    let whole = b.ins().band_imm_s(span, -lanes);
+    let vec_end = b.ins().iadd(start, whole);
+    let (vhead, vbody, shead, sbody, exit) =
+        (b.create_block(), b.create_block(), b.create_block(), b.create_block(), b.create_block());
+    let i_v = b.append_block_param(vhead, types::I64);
+    let i_s = b.append_block_param(shead, types::I64);
+    b.ins().jump(vhead, &[BlockArg::Value(start)]);
+
+    b.switch_to_block(vhead);
+    let more = b.ins().icmp(IntCC::SignedLessThan, i_v, vec_end);
+    b.ins().brif(more, vbody, &[], shead, &[BlockArg::Value(i_v)]);
+    b.switch_to_block(vbody);
+    let offset = b.ins().imul_imm_s(i_v, size);
+    body(&mut b, spec, vector_ty, &bases, &vector_args, offset, mem);
+    let next = b.ins().iadd_imm_s(i_v, lanes);
+    b.ins().jump(vhead, &[BlockArg::Value(next)]);
+
+    b.switch_to_block(shead);
+    let more = b.ins().icmp(IntCC::SignedLessThan, i_s, end);
+    b.ins().brif(more, sbody, &[], exit, &[]);
+    b.switch_to_block(sbody);
+    let offset = b.ins().imul_imm_s(i_s, size);
+    body(&mut b, spec, scalar_ty, &bases, &scalar_args, offset, mem);
+    let next = b.ins().iadd_imm_s(i_s, 1);
+    b.ins().jump(shead, &[BlockArg::Value(next)]);
+
+    b.switch_to_block(exit);
+    b.ins().return_(&[]);
+    b.seal_all_blocks();
+    b.finalize(config);
+}
+
+/// Emits one element (or one vector) of the body: loads, values, stores at byte `offset`.
+fn body(
+    b: &mut FunctionBuilder,
+    spec: &KernelSpec,
+    ty: Type,
+    bases: &[Value],
+    scalars: &[Value],
+    offset: Value,
+    mem: MemFlagsData,
+) {
+    let mut vals: Vec<Value> = Vec::with_capacity(spec.ops.len());
+    for op in &spec.ops {
+        let v = match *op {
+            KOp::Load(k) => {
+                let addr = b.ins().iadd(bases[k as usize], offset);
+                b.ins().load(ty, mem, addr, 0)
+            }
+            KOp::Scalar(k) => scalars[k as usize],
+            KOp::Const(bits) => constant(b, ty, f64::from_bits(bits)),
+            KOp::Unary(u, a) => unary(b, ty, u, vals[a as usize]),
+            KOp::Binary(op, x, y) => {
+                let exponent = match spec.ops[y as usize] {
+                    KOp::Const(bits) => Some(f64::from_bits(bits)),
+                    _ => None,
+                };
+                binary(b, ty, op, vals[x as usize], vals[y as usize], exponent)
+            }
+            KOp::Select(c, x, y) => {
+                let zero = constant(b, ty, 0.0);
+                // Unordered-or-not-equal: NaN selects the first side, as a nonzero does.
+                let mask = b.ins().fcmp(FloatCC::NotEqual, vals[c as usize], zero);
+                pick(b, ty, mask, vals[x as usize], vals[y as usize])
+            }
+        };
+        vals.push(v);
+    }
+    let loads = spec.loads as usize;
+    for (k, &s) in spec.stores.iter().enumerate() {
+        let addr = b.ins().iadd(bases[loads + k], offset);
+        b.ins().store(mem, vals[s as usize], addr, 0);
+    }
+}
+
+/// A constant of type `ty` (splatted for vectors).
+fn constant(b: &mut FunctionBuilder, ty: Type, c: f64) -> Value {
+    let lane = ty.lane_type();
+    let s = if lane == types::F32 { b.ins().f32const(c as f32) } else { b.ins().f64const(c) };
+    if ty.is_vector() {
+        b.ins().splat(ty, s)
+    } else {
+        s
+    }
+}
+
+/// `mask ? x : y` for a comparison result `mask` (an i8 for scalars, a lane mask for vectors).
+fn pick(b: &mut FunctionBuilder, ty: Type, mask: Value, x: Value, y: Value) -> Value {
+    if ty.is_vector() {
+        let mask = b.ins().bitcast(ty, MemFlagsData::new(), mask);
+        b.ins().bitselect(mask, x, y)
+    } else {
+        b.ins().select(mask, x, y)
+    }
+}
+
+/// 1 where `mask` holds, 0 elsewhere.
+fn indicator(b: &mut FunctionBuilder, ty: Type, mask: Value) -> Value {
+    let (one, zero) = (constant(b, ty, 1.0), constant(b, ty, 0.0));
+    pick(b, ty, mask, one, zero)
+}
+
+fn unary(b: &mut FunctionBuilder, ty: Type, u: Unary, x: Value) -> Value {
+    match u {
+        Unary::Neg => b.ins().fneg(x),
+        Unary::Abs => b.ins().fabs(x),
+        Unary::Sqrt => b.ins().sqrt(x),
+        Unary::Floor => b.ins().floor(x),
+        Unary::Ceil => b.ins().ceil(x),
+        Unary::Sign => {
+            let zero = constant(b, ty, 0.0);
+            let (pos, neg) = (b.ins().fcmp(FloatCC::GreaterThan, x, zero), b.ins().fcmp(FloatCC::LessThan, x, zero));
+            let (p, n) = (indicator(b, ty, pos), indicator(b, ty, neg));
+            b.ins().fsub(p, n)
+        }
+        Unary::Not => {
+            let zero = constant(b, ty, 0.0);
+            let is_zero = b.ins().fcmp(FloatCC::Equal, x, zero);
+            indicator(b, ty, is_zero)
+        }
+        Unary::Exp => math::exp(b, x),
+        Unary::Log => math::log(b, x),
+        Unary::Sin => math::sin(b, x),
+        Unary::Cos => math::cos(b, x),
+        Unary::Tanh => math::tanh(b, x),
+        Unary::Erf => math::erf(b, x),
+        Unary::Round => math::round_half_away(b, x),
+    }
+}
+
+fn binary(b: &mut FunctionBuilder, ty: Type, op: Binary, x: Value, y: Value, exponent: Option<f64>) -> Value {
+    let compare = |b: &mut FunctionBuilder, cc: FloatCC| {
+        let m = b.ins().fcmp(cc, x, y);
+        indicator(b, ty, m)
+    };
+    match op {
+        Binary::Add => b.ins().fadd(x, y),
+        Binary::Sub => b.ins().fsub(x, y),
+        Binary::Mul => b.ins().fmul(x, y),
+        Binary::Div => b.ins().fdiv(x, y),
+        // `x^2` is the exactly rounded square that powf returns; other exponents go through
+        // the inline pow.
+        Binary::Pow if exponent == Some(2.0) => b.ins().fmul(x, x),
+        Binary::Pow if exponent == Some(1.0) => x,
+        Binary::Pow => math::pow(b, x, y),
+        // Cranelift's fmax/fmin propagate NaN, as torch.maximum and the interpreter do.
+        Binary::Max => b.ins().fmax(x, y),
+        Binary::Min => b.ins().fmin(x, y),
+        Binary::Eq => compare(b, FloatCC::Equal),
+        Binary::Ne => compare(b, FloatCC::NotEqual),
+        Binary::Lt => compare(b, FloatCC::LessThan),
+        Binary::Le => compare(b, FloatCC::LessThanOrEqual),
+        Binary::Gt => compare(b, FloatCC::GreaterThan),
+        Binary::Ge => compare(b, FloatCC::GreaterThanOrEqual),
+        Binary::And | Binary::Or => {
+            let zero = constant(b, ty, 0.0);
+            let (mx, my) = (b.ins().fcmp(FloatCC::Equal, x, zero), b.ins().fcmp(FloatCC::Equal, y, zero));
+            // Both nonzero (and), or not both zero (or).
+            let (ix, iy) = (indicator(b, ty, mx), indicator(b, ty, my));
+            let zeros = b.ins().fadd(ix, iy);
+            let limit = constant(b, ty, if op == Binary::And { 0.0 } else { 2.0 });
+            let m = b.ins().fcmp(if op == Binary::And { FloatCC::Equal } else { FloatCC::LessThan }, zeros, limit);
+            indicator(b, ty, m)
+        }
+    }
+}
