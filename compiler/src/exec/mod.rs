@@ -16,7 +16,7 @@ mod program;
 pub use crate::interp::InterpError as ExecError;
 pub use crate::jit::Elem;
 
-use crate::interp::{single, Scalar};
+use crate::interp::{single, Recorded, Scalar};
 use crate::ir::{Binary, Graph, NodeId, Op};
 use ndarray::{ArrayD, IxDyn};
 use program::{Io, ParamRef, Program};
@@ -46,6 +46,7 @@ pub struct RuleExec<T: Lane> {
     directing: Option<Vec<Program<T>>>,
     applying: Option<Vec<Program<T>>>,
     states: Vec<Vec<ArrayD<T>>>,
+    recorded: Vec<Recorded<T>>,
     written: Vec<Vec<bool>>,
     sites: Sites,
     seed: u64,
@@ -68,7 +69,8 @@ impl<T: Lane> RuleExec<T> {
                 }
             }
         }
-        RuleExec { graphs, directing: None, applying: None, states, written, sites, seed }
+        let recorded = graphs.iter().map(|_| Recorded::new()).collect();
+        RuleExec { graphs, directing: None, applying: None, states, recorded, written, sites, seed }
     }
 
     /// The graphs, one per parameter.
@@ -93,9 +95,11 @@ impl<T: Lane> RuleExec<T> {
             .iter()
             .zip(inputs)
             .zip(self.states.iter_mut())
+            .zip(&self.recorded)
             .enumerate()
-            .map(|(k, ((p, x), s))| Io {
+            .map(|(k, (((p, x), s), r))| Io {
                 inputs: x,
+                recorded: Some(r),
                 param: ParamRef::Shared(p),
                 states: s,
                 step,
@@ -152,9 +156,11 @@ impl<T: Lane> RuleExec<T> {
             .iter_mut()
             .zip(inputs)
             .zip(self.states.iter_mut())
+            .zip(&self.recorded)
             .enumerate()
-            .map(|(k, ((p, x), s))| Io {
+            .map(|(k, (((p, x), s), r))| Io {
                 inputs: x,
+                recorded: Some(r),
                 param: ParamRef::Unique(p),
                 states: s,
                 step,
@@ -182,6 +188,17 @@ impl<T: Lane> RuleExec<T> {
         for (g, w) in self.graphs.iter().zip(self.written.iter_mut()) {
             g.state_writes.iter().for_each(|&(slot, _)| w[slot] = true);
         }
+    }
+
+    /// Supplies the values of graph `k`'s recorded nodes, as
+    /// [`crate::interp::Interp::set_recorded`].
+    pub fn set_recorded(&mut self, k: usize, recorded: Recorded<T>) -> Result<(), String> {
+        let Some(g) = self.graphs.get(k) else {
+            return Err(format!("no graph {k} ({} graphs)", self.graphs.len()));
+        };
+        recorded.check(g)?;
+        self.recorded[k] = recorded;
+        Ok(())
     }
 
     /// The current value of state slot `slot` of graph `k` (None before its first write).
@@ -281,7 +298,7 @@ impl<T: Lane> GraphExec<T> {
     pub fn run(&mut self, step: u64, inputs: &[ArrayD<T>], seed: u64) -> Result<Vec<ArrayD<T>>, ExecError> {
         let mut states: Vec<ArrayD<T>> =
             self.program.graph.slots.iter().map(|s| ArrayD::zeros(IxDyn(&s.shape))).collect();
-        let mut io = Io { inputs, param: ParamRef::None, states: &mut states, step, seed };
+        let mut io = Io { inputs, recorded: None, param: ParamRef::None, states: &mut states, step, seed };
         self.program.begin(step)?;
         self.program.demand_roots(&mut io)?;
         self.nodes.iter().map(|&n| self.program.get(&io, n).cloned()).collect()
@@ -296,4 +313,21 @@ impl<T: Lane> GraphExec<T> {
     pub fn schedule(&self) -> Option<&crate::fuse::Schedule> {
         self.program.schedule()
     }
+}
+
+/// The fused schedule of `graph` computing `roots` at `step` (which decides the selects that
+/// depend on the step alone), with its kernels compiled: what `optic explain` shows.
+pub fn schedule_at<T: Lane>(graph: &Graph, roots: &[NodeId], step: u64) -> Result<crate::fuse::Schedule, ExecError> {
+    let mut program = Program::<T>::new(graph.clone(), roots.to_vec(), Vec::new(), None, false);
+    program.begin(step)?;
+    Ok(program.schedule().expect("begun").clone())
+}
+
+/// The fused schedule of a rule graph at `step` in its applying form (the parameter update
+/// fused in): the extended graph and its schedule.
+pub fn rule_schedule_at<T: Lane>(graph: &Graph, step: u64) -> Result<(Graph, crate::fuse::Schedule), ExecError> {
+    let (extended, applied) = with_update(graph);
+    let mut program = Program::<T>::new(extended.clone(), Vec::new(), graph.state_writes.clone(), Some(applied), true);
+    program.begin(step)?;
+    Ok((extended, program.schedule().expect("begun").clone()))
 }

@@ -7,7 +7,7 @@
 
 use super::{ExecError, Lane};
 use crate::fuse::{self, Decided, Place, Schedule};
-use crate::interp::single;
+use crate::interp::{single, Recorded};
 use crate::ir::{Graph, NodeId, Op};
 use crate::jit::{self, KernelFn};
 use ndarray::{ArrayD, IxDyn};
@@ -37,6 +37,8 @@ struct Plan {
 /// What one evaluation reads and writes besides the graph's own values.
 pub(super) struct Io<'a, T> {
     pub inputs: &'a [ArrayD<T>],
+    /// Values supplied for recorded nodes (a replay's substitutes for a peer's choices).
+    pub recorded: Option<&'a Recorded<T>>,
     pub param: ParamRef<'a, T>,
     pub states: &'a mut [ArrayD<T>],
     pub step: u64,
@@ -265,6 +267,8 @@ impl<T: Lane> Program<T> {
             Place::Kernel(k) => sched.kernels[k].loads.iter().chain(&sched.kernels[k].scalars).copied().collect(),
             Place::Library => match &self.graph.nodes[id].op {
                 Op::Group { arg, .. } if !self.grouped => vec![sched.resolve(*arg)],
+                // A supplied value replaces the argument, which then need not run (an SVD).
+                Op::Recorded { name, .. } if io.recorded.and_then(|r| r.get(name, io.step)).is_some() => Vec::new(),
                 Op::Group { .. } => return Err(ExecError::new(id, "a group sum was read before it was complete")),
                 Op::Select(c, a, b) if self.graph.shape(sched.resolve(*c)).is_empty() => {
                     let c = sched.resolve(*c);
@@ -333,6 +337,10 @@ impl<T: Lane> Program<T> {
                 }
                 vec![v.clone()]
             }
+            Op::Recorded { name, arg } => match io.recorded.and_then(|r| r.get(name, io.step)) {
+                Some(v) => vec![v.clone()],
+                None => vec![self.get(io, *arg)?.clone()],
+            },
             Op::Output(a, k) => match &self.owned[sched.resolve(*a)] {
                 Some(v) => vec![v.get(*k).ok_or_else(|| ExecError::new(id, format!("no result {k}")))?.clone()],
                 None => vec![self.get(io, *a)?.clone()],
