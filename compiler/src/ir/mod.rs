@@ -13,6 +13,11 @@
 //! which is how expensive refreshes (an SVD) stay cheap and how a NaN in an untaken branch stays
 //! harmless. Group reductions ([`Op::Group`]) combine a scalar over every parameter a rule is
 //! applied to. The op set is small on purpose: a fusion pass and a JIT consume this same IR.
+//!
+//! Shapes here are concrete, per specialization, by design: lowering runs once per parameter
+//! shape and per sweep point (milliseconds each), so every later pass sees plain numbers.
+//! Symbolic shapes (`[m, n]`, `rank`) live in the checker only, which proves them consistent
+//! for all sizes before anything is lowered.
 
 mod print;
 
