@@ -124,7 +124,11 @@ fn check_all<T: Lane>(tolerance: f64, large: bool) {
         let mut rng = Pcg64::seed_from_u64(i as u64);
         let shapes = shapes(&mut rng, large);
         match compare::<T>(rule, &shapes, 100 + i as u64) {
-            Ok(err) if err <= tolerance => {}
+            Ok(err) if err <= tolerance => {
+                if err > 0.0 {
+                    eprintln!("{rule} on {shapes:?}: largest relative difference {err:.2e}");
+                }
+            }
             Ok(err) => failures.push(format!("{rule} on {shapes:?}: relative error {err:.2e} > {tolerance:.0e}")),
             Err(e) => failures.push(format!("{rule} on {shapes:?}: {e}")),
         }
@@ -176,4 +180,57 @@ fn adamw_is_one_kernel_moving_28_bytes_per_parameter() {
     // p, g, m, v read; p, m, v written in place; the library touches only the inputs.
     let (kernels, bytes, _) = fused_cost("adamw(lr = 1e-3, weight_decay = 0.01)", 4096);
     assert_eq!((kernels, bytes), (1, 28));
+}
+
+/// Every example's graphs (initialization, data, training step with gradients, metrics) on the
+/// executor and on the interpreter, from the same inputs: the largest relative difference.
+fn example_differences<T: Lane>(path: &str) -> Vec<(String, f64)> {
+    use optic_compiler::exec::GraphExec;
+    use optic_compiler::interp::eval_nodes;
+    use optic_compiler::lower::experiment::{experiments, lower_experiment};
+    let checked = optic_compiler::check::check_paths(&[std::path::PathBuf::from(path)]);
+    let mut out = Vec::new();
+    for name in experiments(&checked.program) {
+        let (plan, _) = lower_experiment(&checked.program, &name, &[]).expect("lowers");
+        let files: Vec<ArrayD<T>> = plan.files.iter().map(|(_, a)| a.mapv(T::from_f64)).collect();
+        let roots: Vec<usize> = plan.tensors.iter().map(|t| t.init).collect();
+        let init = eval_nodes(&plan.init, 0, &files, plan.seed, &roots).expect("init");
+        let mut inputs = init.clone();
+        inputs.extend(init);
+        let mut rng = Pcg64::seed_from_u64(5);
+        inputs.extend(plan.data.iter().map(|d| random(&mut rng, d.batch_shape.as_slice(), 1.0).mapv(T::from_f64)));
+        let mut roots = vec![plan.loss];
+        roots.extend(plan.grads.iter().map(|g| g.1));
+        let want = eval_nodes(&plan.train, 3, &inputs, plan.seed, &roots).expect("interp");
+        let got = GraphExec::<T>::new(plan.train.clone(), roots).run(3, &inputs, plan.seed).expect("exec");
+        let mut worst = 0.0f64;
+        for (a, b) in want.iter().zip(&got) {
+            let scale = a.iter().fold(0.0f64, |m, x| m.max(Scalar::to_f64(*x).abs())).max(1e-30);
+            for (x, y) in a.iter().zip(b) {
+                worst = worst.max((Scalar::to_f64(*x) - Scalar::to_f64(*y)).abs() / scale);
+            }
+        }
+        out.push((name, worst));
+    }
+    out
+}
+
+#[test]
+fn every_example_training_step_agrees_with_the_interpreter() {
+    let mut failures = Vec::new();
+    for entry in std::fs::read_dir("../examples").expect("examples") {
+        let path = entry.expect("entry").path();
+        if path.extension().is_some_and(|e| e == "opt") {
+            let path = path.to_str().expect("utf-8");
+            let f64s = example_differences::<f64>(path).into_iter().map(|(n, e)| (n, e, 1e-12));
+            let f32s = example_differences::<f32>(path).into_iter().map(|(n, e)| (n, e, 1e-5));
+            for (name, err, tolerance) in f64s.chain(f32s) {
+                eprintln!("{name}: {err:.2e}");
+                if err > tolerance {
+                    failures.push(format!("{name}: {err:.2e} > {tolerance:.0e}"));
+                }
+            }
+        }
+    }
+    assert!(failures.is_empty(), "{failures:?}");
 }

@@ -1,12 +1,13 @@
 //! What a run leaves on disk, under its directory: `config.json` (the resolved configuration),
 //! `metrics.jsonl` (one JSON object per logged step, appended and flushed as the run goes),
-//! `checkpoints/step_<n>.safetensors` (tensors and rule states), and at the end `summary.json`
-//! and the loss curves `loss.svg` / `loss.png`. A resumed run continues from the newest
-//! checkpoint and drops the metrics lines logged after it, so the file ends as an uninterrupted
-//! run's would.
+//! `checkpoints/step_<n>.safetensors` (tensors, the merged weights of adapted tensors, and rule
+//! states), and at the end `summary.json` and the loss curves `loss.svg` / `loss.png`. A resumed
+//! run continues from the newest checkpoint and drops the metrics lines logged after it, so the
+//! file ends as an uninterrupted run's would.
 
 use super::train::Row;
-use optic_compiler::interp::{ArrayD, Interp, Scalar};
+use optic_compiler::exec::{Lane, RuleExec};
+use optic_compiler::interp::{eval_nodes, ArrayD, Scalar};
 use optic_compiler::lower::experiment::Plan;
 use serde_json::{json, Value};
 use std::collections::BTreeMap;
@@ -77,12 +78,12 @@ impl RunDir {
     }
 
     /// Saves the tensors and rule states after `step`.
-    pub fn checkpoint<T: Scalar>(
+    pub fn checkpoint<T: Lane>(
         &self,
         plan: &Plan,
         step: u64,
         tensors: &[ArrayD<T>],
-        interps: &[Interp<T>],
+        interps: &[RuleExec<T>],
     ) -> Result<(), String> {
         let dir = self.checkpoint_dir();
         fs::create_dir_all(&dir).map_err(|e| io(&dir, e))?;
@@ -90,6 +91,7 @@ impl RunDir {
         for (t, v) in plan.tensors.iter().zip(tensors) {
             named.push((format!("tensor/{}", t.path), v.clone()));
         }
+        named.extend(merged(plan, step, tensors)?);
         for (gi, (group, interp)) in plan.groups.iter().zip(interps).enumerate() {
             for (k, (&t, graph)) in group.tensors.iter().zip(&group.graphs).enumerate() {
                 for (slot, s) in graph.slots.iter().enumerate() {
@@ -110,11 +112,11 @@ impl RunDir {
 
     /// Loads the newest checkpoint, if any: sets the tensors and rule states, drops metrics
     /// lines after it, and returns its step.
-    pub fn restore<T: Scalar>(
+    pub fn restore<T: Lane>(
         &mut self,
         plan: &Plan,
         tensors: &mut [ArrayD<T>],
-        interps: &mut [Interp<T>],
+        interps: &mut [RuleExec<T>],
     ) -> Result<Option<u64>, String> {
         let dir = self.checkpoint_dir();
         let Ok(entries) = fs::read_dir(&dir) else { return Ok(None) };
@@ -177,6 +179,23 @@ impl RunDir {
     pub fn rows(&self) -> Vec<Row> {
         read_rows(&self.path.join("metrics.jsonl"))
     }
+}
+
+/// The merged weight of every adapted tensor (`merged/<path>`): what a user of the trained
+/// model wants from an adapter. They are derived, never restored: resuming reads only `tensor/`
+/// and `state/`. The merged graph reads only the current tensors (the lowering keeps no weight
+/// that reads initial values or data), so those inputs are placeholders.
+fn merged<T: Scalar>(plan: &Plan, step: u64, tensors: &[ArrayD<T>]) -> Result<Vec<(String, ArrayD<T>)>, String> {
+    if plan.merged.weights.is_empty() {
+        return Ok(Vec::new());
+    }
+    let mut inputs = tensors.to_vec();
+    inputs.extend(tensors.iter().cloned());
+    inputs.extend(plan.data.iter().map(|d| ArrayD::zeros(d.batch_shape.clone())));
+    let roots: Vec<usize> = plan.merged.weights.iter().map(|w| w.1).collect();
+    let vals = eval_nodes(&plan.merged.graph, step.max(1), &inputs, plan.seed, &roots)
+        .map_err(|e| format!("step {step}, merging the adapted weights: {e}"))?;
+    Ok(plan.merged.weights.iter().map(|(path, _)| format!("merged/{path}")).zip(vals).collect())
 }
 
 /// Reads a `metrics.jsonl`.

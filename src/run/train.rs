@@ -1,4 +1,5 @@
-//! The training loop of one run, on the reference interpreter, in f32 or f64. Step t (1-based):
+//! The training loop of one run, on the executor (fused JIT kernels; the interpreter's
+//! operations for the rest), in f32 or f64. Step t (1-based):
 //! read the data (a fresh draw, or the t-th batch of a fixed dataset), evaluate the loss and
 //! its gradients, let each `optimize` group's rule turn gradients into directions, add them to
 //! the tensors; every `log` period, evaluate the metrics on the training data and the held-out
@@ -8,8 +9,10 @@
 
 use super::batches::{fixed, Rows};
 use super::output::RunDir;
-use optic_compiler::interp::{eval_nodes, ArrayD, Interp, Scalar};
+use optic_compiler::exec::{GraphExec, Lane, RuleExec};
+use optic_compiler::interp::ArrayD;
 use optic_compiler::lower::experiment::{Plan, Split};
+use std::collections::HashMap;
 
 /// One line of metrics.
 #[derive(Clone, Debug)]
@@ -33,16 +36,22 @@ pub struct Outcome {
 const EVAL_DRAW: u64 = 1 << 40;
 
 /// Everything one run keeps.
-struct State<T: Scalar> {
+struct State<T: Lane> {
     /// Inputs of the step graphs: current tensors, initial tensors, data fields.
     inputs: Vec<ArrayD<T>>,
     rows: Vec<(usize, Rows<T>)>,
-    interps: Vec<Interp<T>>,
+    interps: Vec<RuleExec<T>>,
+    /// The training step (loss and gradients), fresh data and each split's metrics, compiled
+    /// once (kernels and buffers kept across steps).
+    train: GraphExec<T>,
+    fresh: GraphExec<T>,
+    /// Per split, per set of entries due together.
+    metrics: Vec<HashMap<Vec<usize>, GraphExec<T>>>,
 }
 
 /// Runs a plan to its last step (or its first fault), writing through `dir`. `on_step` sees the
 /// step and the training loss (for a progress display).
-pub fn run<T: Scalar>(
+pub fn run<T: Lane>(
     plan: &Plan,
     dir: &mut RunDir,
     resume: bool,
@@ -109,14 +118,15 @@ fn show_nonfinite(x: f64) -> &'static str {
 }
 
 /// Evaluates the init graph and sets up the inputs, datasets and rules.
-fn start<T: Scalar>(plan: &Plan) -> Result<State<T>, String> {
+fn start<T: Lane>(plan: &Plan) -> Result<State<T>, String> {
     let n = plan.tensors.len();
     let files: Vec<ArrayD<T>> = plan.files.iter().map(|(_, a)| a.mapv(T::from_f64)).collect();
     let mut roots: Vec<usize> = plan.tensors.iter().map(|t| t.init).collect();
     for (_, d) in fixed(plan) {
         roots.extend(&d.init_roots);
     }
-    let mut vals = eval_nodes(&plan.init, 0, &files, plan.seed, &roots).map_err(|e| format!("initializing: {e}"))?;
+    let mut vals =
+        GraphExec::new(plan.init.clone(), roots).run(0, &files, plan.seed).map_err(|e| format!("initializing: {e}"))?;
     let data_vals = vals.split_off(n);
     for (t, v) in plan.tensors.iter().zip(&vals) {
         if let Some(bad) = v.iter().find(|x| !x.is_finite()) {
@@ -132,19 +142,24 @@ fn start<T: Scalar>(plan: &Plan) -> Result<State<T>, String> {
         let fields: Vec<ArrayD<T>> = d.fields.iter().map(|_| it.next().expect("one value per field")).collect();
         rows.push((i, Rows::new(d, fields, i, plan.seed)));
     }
-    let interps = plan.groups.iter().map(|g| Interp::new(g.graphs.clone(), plan.seed)).collect();
-    Ok(State { inputs, rows, interps })
+    let interps = plan.groups.iter().map(|g| RuleExec::new(g.graphs.clone(), plan.seed)).collect();
+    let mut train_roots = vec![plan.loss];
+    train_roots.extend(plan.grads.iter().map(|g| g.1));
+    let train = GraphExec::new(plan.train.clone(), train_roots);
+    let fresh_roots = plan.datasets.iter().flat_map(|d| d.fresh_roots.iter().copied()).collect();
+    let fresh = GraphExec::new(plan.fresh.clone(), fresh_roots);
+    let metrics = plan.metrics.iter().map(|_| HashMap::new()).collect();
+    Ok(State { inputs, rows, interps, train, fresh, metrics })
 }
 
 /// Sets the data inputs for a step (or, with `eval_key`, the metrics' own fresh draw).
-fn load_data<T: Scalar>(plan: &Plan, st: &mut State<T>, step: u64, fresh_key: u64) -> Result<(), String> {
+fn load_data<T: Lane>(plan: &Plan, st: &mut State<T>, step: u64, fresh_key: u64) -> Result<(), String> {
     let n = plan.tensors.len();
     let fresh_roots: Vec<(usize, usize)> =
         plan.datasets.iter().flat_map(|d| d.fields.iter().copied().zip(d.fresh_roots.iter().copied())).collect();
     if !fresh_roots.is_empty() {
-        let roots: Vec<usize> = fresh_roots.iter().map(|x| x.1).collect();
-        let vals = eval_nodes(&plan.fresh, fresh_key, &st.inputs, plan.seed, &roots)
-            .map_err(|e| format!("drawing data at step {step}: {e}"))?;
+        let vals =
+            st.fresh.run(fresh_key, &st.inputs, plan.seed).map_err(|e| format!("drawing data at step {step}: {e}"))?;
         for ((field, _), v) in fresh_roots.iter().zip(vals) {
             st.inputs[2 * n + field] = v;
         }
@@ -152,7 +167,7 @@ fn load_data<T: Scalar>(plan: &Plan, st: &mut State<T>, step: u64, fresh_key: u6
     Ok(())
 }
 
-fn train_step<T: Scalar>(plan: &Plan, st: &mut State<T>, step: u64) -> Result<f64, Fault> {
+fn train_step<T: Lane>(plan: &Plan, st: &mut State<T>, step: u64) -> Result<f64, Fault> {
     let n = plan.tensors.len();
     load_data(plan, st, step, step).map_err(Fault::Error)?;
     for (i, rows) in &mut st.rows {
@@ -161,9 +176,9 @@ fn train_step<T: Scalar>(plan: &Plan, st: &mut State<T>, step: u64) -> Result<f6
             st.inputs[2 * n + field] = v;
         }
     }
-    let mut roots = vec![plan.loss];
-    roots.extend(plan.grads.iter().map(|g| g.1));
-    let mut vals = eval_nodes(&plan.train, step, &st.inputs, plan.seed, &roots)
+    let mut vals = st
+        .train
+        .run(step, &st.inputs, plan.seed)
         .map_err(|e| Fault::Error(format!("step {step}, the training graph: {e}")))?;
     let loss = vals[0][ndarray::IxDyn(&[])].to_f64();
     if !loss.is_finite() {
@@ -179,7 +194,12 @@ fn train_step<T: Scalar>(plan: &Plan, st: &mut State<T>, step: u64) -> Result<f6
         }
     }
     for (group, interp) in plan.groups.iter().zip(&mut st.interps) {
-        let params: Vec<ArrayD<T>> = group.tensors.iter().map(|&t| st.inputs[t].clone()).collect();
+        // The rule updates the tensors in place (the update fused into its kernels).
+        let mut params: Vec<ArrayD<T>> = group
+            .tensors
+            .iter()
+            .map(|&t| std::mem::replace(&mut st.inputs[t], ArrayD::zeros(ndarray::IxDyn(&[0]))))
+            .collect();
         let ins: Vec<Vec<ArrayD<T>>> = group
             .tensors
             .iter()
@@ -187,11 +207,12 @@ fn train_step<T: Scalar>(plan: &Plan, st: &mut State<T>, step: u64) -> Result<f6
                 vec![grads[plan.grads.iter().position(|g| g.0 == t).expect("trained tensors have gradients")].clone()]
             })
             .collect();
-        let dirs = interp
-            .step(step, &params, &ins)
-            .map_err(|e| Fault::Error(format!("step {step}, rule `{}`: {e}", group.rule)))?;
-        for (&t, d) in group.tensors.iter().zip(dirs) {
-            st.inputs[t] += &d;
+        let applied = interp.step_apply(step, &mut params, &ins);
+        for (&t, p) in group.tensors.iter().zip(params) {
+            st.inputs[t] = p;
+        }
+        applied.map_err(|e| Fault::Error(format!("step {step}, rule `{}`: {e}", group.rule)))?;
+        for &t in &group.tensors {
             if let Some(x) = st.inputs[t].iter().find(|x| !x.is_finite()) {
                 return Err(Fault::Numeric(format!(
                     "`{}` contains {x} after step {step} (rule `{}`)",
@@ -204,11 +225,11 @@ fn train_step<T: Scalar>(plan: &Plan, st: &mut State<T>, step: u64) -> Result<f6
 }
 
 /// The metrics due at `step` (all of them when `all`).
-fn metrics<T: Scalar>(plan: &Plan, st: &mut State<T>, step: u64, all: bool) -> Result<Row, String> {
+fn metrics<T: Lane>(plan: &Plan, st: &mut State<T>, step: u64, all: bool) -> Result<Row, String> {
     let n = plan.tensors.len();
     let mut values = Vec::new();
     load_data(plan, st, step, EVAL_DRAW + step)?;
-    for m in &plan.metrics {
+    for (mi, m) in plan.metrics.iter().enumerate() {
         let due: Vec<&(String, usize, u64)> =
             m.entries.iter().filter(|(_, _, every)| all || (*every > 0 && step.is_multiple_of(*every))).collect();
         if due.is_empty() {
@@ -225,8 +246,8 @@ fn metrics<T: Scalar>(plan: &Plan, st: &mut State<T>, step: u64, all: bool) -> R
             }
         }
         let roots: Vec<usize> = due.iter().map(|e| e.1).collect();
-        let vals = eval_nodes(&m.graph, step.max(1), &inputs, plan.seed, &roots)
-            .map_err(|e| format!("step {step}, metrics: {e}"))?;
+        let exec = st.metrics[mi].entry(roots.clone()).or_insert_with(|| GraphExec::new(m.graph.clone(), roots));
+        let vals = exec.run(step.max(1), &inputs, plan.seed).map_err(|e| format!("step {step}, metrics: {e}"))?;
         for (e, v) in due.iter().zip(vals) {
             values.push((e.0.clone(), v[ndarray::IxDyn(&[])].to_f64()));
         }

@@ -126,7 +126,12 @@ fn edges(g: &Graph, id: NodeId) -> Vec<NodeId> {
         Op::Unary(_, a) | Op::Transpose(a) | Op::Reshape(a) | Op::Expand(a) | Op::Diag(a) | Op::Triangle(a, _) => {
             vec![*a]
         }
-        Op::Reduce { arg, .. } | Op::Group { arg, .. } | Op::Slice { arg, .. } | Op::Embed { arg, .. } => vec![*arg],
+        // A recorded value stands for its argument (straight through, whatever was supplied).
+        Op::Reduce { arg, .. }
+        | Op::Group { arg, .. }
+        | Op::Slice { arg, .. }
+        | Op::Embed { arg, .. }
+        | Op::Recorded { arg, .. } => vec![*arg],
         Op::Binary(_, a, b) | Op::MatMul(a, b) | Op::Select(_, a, b) => vec![*a, *b],
         Op::Concat { args, .. } | Op::Linalg(_, args) => args.clone(),
         Op::Output(a, k) => match g.nodes.get(*a).map(|n| &n.op) {

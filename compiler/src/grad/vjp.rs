@@ -39,7 +39,7 @@ pub(super) fn vjp(g: &mut Graph, id: NodeId, gy: NodeId, wants: &dyn Fn(NodeId) 
             }
         }
         Op::Reduce { op, arg, axes, .. } => give(arg, reduce(&mut b, op, arg, &axes, id, gy)?),
-        Op::Group { arg, .. } => give(arg, gy),
+        Op::Group { arg, .. } | Op::Recorded { arg, .. } => give(arg, gy),
         Op::MatMul(x, y) => {
             for (operand, c) in matmul(&mut b, x, y, gy, wants)? {
                 give(operand, c);

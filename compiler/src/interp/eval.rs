@@ -6,7 +6,7 @@
 //! Scalars computed from constants and the step alone (hyperparameter arithmetic) are computed
 //! in f64 and rounded to the run's type once.
 
-use super::{linalg, ops, random, InterpError, Scalar};
+use super::{linalg, ops, random, InterpError, Recorded, Scalar};
 use crate::ir::{Graph, NodeId, Op};
 use ndarray::{ArrayD, IxDyn};
 
@@ -28,6 +28,8 @@ pub(super) struct Env<'a, T> {
     /// Whether group nodes get their value from outside ([`Evaluator::set`], an `Interp`) or,
     /// with a single parameter, are their own argument.
     pub grouped: bool,
+    /// Values supplied for the recorded nodes (none: each is its argument).
+    pub recorded: Option<&'a Recorded<T>>,
 }
 
 /// One graph's evaluation: its environment and the memo of computed nodes.
@@ -138,6 +140,11 @@ impl<'a, T: Scalar> Evaluator<'a, T> {
             | Op::Triangle(a, _)
             | Op::Output(a, _) => vec![*a],
             Op::Reduce { arg, .. } | Op::Slice { arg, .. } | Op::Embed { arg, .. } => vec![*arg],
+            // A supplied value replaces the argument, which then never runs (an SVD saved).
+            Op::Recorded { name, arg } => match self.supplied(name) {
+                Some(_) => vec![],
+                None => vec![*arg],
+            },
             Op::Binary(_, a, b) | Op::MatMul(a, b) => vec![*a, *b],
             Op::Group { arg, .. } => {
                 if self.env.grouped {
@@ -261,7 +268,16 @@ impl<'a, T: Scalar> Evaluator<'a, T> {
             },
             Op::Diag(a) => one(ops::diag(t(*a)?)),
             Op::Triangle(a, upper) => one(ops::triangle(t(*a)?, *upper)),
+            Op::Recorded { name, arg } => match self.supplied(name) {
+                Some(v) => Ok(Val::One(v.clone())),
+                None => Ok(Val::One(t(*arg)?.clone())),
+            },
         }
+    }
+
+    /// The value supplied for the recorded nodes named `name` at this step, if any.
+    fn supplied(&self, name: &str) -> Option<&'a ArrayD<T>> {
+        self.env.recorded?.get(name, self.env.step)
     }
 }
 

@@ -6,12 +6,15 @@
 //! f64 (see [`Scalar`]). [`Interp`] runs one rule application (one graph per parameter) step by
 //! step, keeping its state slots and combining group reductions across parameters;
 //! [`eval_once`] evaluates a stateless graph (an expression in the REPL), [`eval_nodes`] several
-//! of its nodes at once (a loss and its gradients).
+//! of its nodes at once (a loss and its gradients). [`Interp::set_recorded`] supplies values for
+//! a graph's recorded nodes ([`Recorded`]: a replay's substitutes for a peer's arbitrary choices);
+//! the stateless entry points supply none.
 
 mod eval;
 mod linalg;
 mod ops;
 mod random;
+mod recorded;
 #[cfg(test)]
 mod tests;
 
@@ -21,6 +24,7 @@ use ndarray::IxDyn;
 use std::fmt;
 
 pub use ndarray::ArrayD;
+pub use recorded::Recorded;
 
 /// Element types the interpreter runs in (f32 and f64). Every tensor operation computes in this
 /// type, so an f32 run rounds where a float32 peer does. Hyperparameter arithmetic (0-d nodes
@@ -103,6 +107,8 @@ pub struct Interp<T: Scalar> {
     slots: Vec<Vec<Option<ArrayD<T>>>>,
     sites: Sites,
     seed: u64,
+    /// Per graph: the values supplied for its recorded nodes.
+    recorded: Vec<Recorded<T>>,
 }
 
 impl<T: Scalar> Interp<T> {
@@ -122,7 +128,8 @@ impl<T: Scalar> Interp<T> {
                 }
             }
         }
-        Interp { graphs, slots, sites, seed }
+        let recorded = graphs.iter().map(|_| Recorded::new()).collect();
+        Interp { graphs, slots, sites, seed, recorded }
     }
 
     /// The graphs, one per parameter.
@@ -156,6 +163,7 @@ impl<T: Scalar> Interp<T> {
                     states: &self.slots[k],
                     seed: random::param_seed(self.seed, k),
                     grouped: true,
+                    recorded: Some(&self.recorded[k]),
                 })
             })
             .collect();
@@ -217,6 +225,24 @@ impl<T: Scalar> Interp<T> {
         Ok(dirs)
     }
 
+    /// Supplies the values of graph `k`'s recorded nodes ([`Op::Recorded`]) for the steps to
+    /// come, replacing any given before: a replay substituting a peer's arbitrary choices. Fails,
+    /// changing nothing, when a name is not recorded in the graph or a value has the wrong shape.
+    pub fn set_recorded(&mut self, k: usize, recorded: Recorded<T>) -> Result<(), String> {
+        let Some(g) = self.graphs.get(k) else {
+            return Err(format!("no graph {k} ({} graphs)", self.graphs.len()));
+        };
+        recorded.check(g)?;
+        self.recorded[k] = recorded;
+        Ok(())
+    }
+
+    /// The values supplied for graph `k`'s recorded nodes (empty unless [`Interp::set_recorded`]
+    /// gave some), for backends that run the same graphs.
+    pub fn recorded(&self, k: usize) -> Option<&Recorded<T>> {
+        self.recorded.get(k)
+    }
+
     /// The current value of state slot `slot` of graph `k` (None before its first write).
     pub fn state(&self, k: usize, slot: usize) -> Option<&ArrayD<T>> {
         self.slots.get(k)?.get(slot)?.as_ref()
@@ -245,7 +271,7 @@ pub fn eval_once<T: Scalar>(
     inputs: &[ArrayD<T>],
     seed: u64,
 ) -> Result<ArrayD<T>, InterpError> {
-    let mut ev = Evaluator::new(Env { graph, step, param, inputs, states: &[], seed, grouped: false });
+    let mut ev = Evaluator::new(Env { graph, step, param, inputs, states: &[], seed, grouped: false, recorded: None });
     Ok(ev.eval(graph.output)?.clone())
 }
 
@@ -262,6 +288,7 @@ pub fn eval_nodes<T: Scalar>(
     seed: u64,
     nodes: &[NodeId],
 ) -> Result<Vec<ArrayD<T>>, InterpError> {
-    let mut ev = Evaluator::new(Env { graph, step, param: None, inputs, states: &[], seed, grouped: false });
+    let env = Env { graph, step, param: None, inputs, states: &[], seed, grouped: false, recorded: None };
+    let mut ev = Evaluator::new(env);
     nodes.iter().map(|&n| ev.eval(n).cloned()).collect()
 }

@@ -108,6 +108,9 @@ pub(super) fn binary<T: Scalar>(b: Binary, x: &ArrayD<T>, y: &ArrayD<T>) -> Res<
             Binary::Sub => p - q,
             Binary::Mul => p * q,
             Binary::Div => p / q,
+            // A square is the exactly rounded product (the platform's powf may be 1 ulp off),
+            // which is also what a kernel computes, and what torch's `g * g` gives.
+            Binary::Pow if q == T::from_f64(2.0) => p * p,
             Binary::Pow => p.powf(q),
             Binary::Max => max(p, q),
             Binary::Min => min(p, q),

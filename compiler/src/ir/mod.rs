@@ -12,7 +12,9 @@
 //! Runtime `if` is also a `Select`: with a scalar condition only the taken branch need run,
 //! which is how expensive refreshes (an SVD) stay cheap and how a NaN in an untaken branch stays
 //! harmless. Group reductions ([`Op::Group`]) combine a scalar over every parameter a rule is
-//! applied to. The op set is small on purpose: a fusion pass and a JIT consume this same IR.
+//! applied to. [`Op::Recorded`] marks an arbitrary choice (an SVD's signs) that a replay may
+//! replace by the value a peer recorded. The op set is small on purpose: a fusion pass and a JIT
+//! consume this same IR.
 //!
 //! Shapes here are concrete, per specialization, by design: lowering runs once per parameter
 //! shape and per sweep point (milliseconds each), so every later pass sees plain numbers.
@@ -273,6 +275,18 @@ pub enum Op {
     Diag(NodeId),
     /// Upper (`true`) or lower triangle of a matrix, zeros elsewhere.
     Triangle(NodeId, bool),
+    /// An arbitrary choice a run may replace: the value of `arg`, unless the run supplies a
+    /// recorded value named `name` for this parameter at this step (the interpreter's
+    /// [`Recorded`](crate::interp::Recorded) table; the latest value recorded at or before the
+    /// step holds). It lets a replay substitute what a peer chose where the algorithm leaves the
+    /// choice open (SVD signs, random probes), so the comparison stays deterministic. Opaque to
+    /// fusion; when a value is supplied, `arg` need not run. Its derivative is `arg`'s.
+    Recorded {
+        /// What the value is called in the recorded table (`recorded("projectors", ...)`).
+        name: String,
+        /// The value computed when nothing is supplied.
+        arg: NodeId,
+    },
 }
 
 impl Op {
@@ -289,9 +303,11 @@ impl Op {
             | Op::Diag(a)
             | Op::Triangle(a, _)
             | Op::Output(a, _) => vec![*a],
-            Op::Reduce { arg, .. } | Op::Slice { arg, .. } | Op::Embed { arg, .. } | Op::Group { arg, .. } => {
-                vec![*arg]
-            }
+            Op::Reduce { arg, .. }
+            | Op::Slice { arg, .. }
+            | Op::Embed { arg, .. }
+            | Op::Group { arg, .. }
+            | Op::Recorded { arg, .. } => vec![*arg],
             Op::Binary(_, a, b) | Op::MatMul(a, b) => vec![*a, *b],
             Op::Select(c, a, b) => vec![*c, *a, *b],
             Op::Concat { args, .. } | Op::Linalg(_, args) => args.clone(),

@@ -54,5 +54,6 @@ fn op_text(op: &Op) -> String {
         Op::Output(a, k) => format!("output %{a}.{k}"),
         Op::Diag(a) => format!("diag %{a}"),
         Op::Triangle(a, upper) => format!("{} %{a}", if *upper { "triu" } else { "tril" }),
+        Op::Recorded { name, arg } => format!("recorded {name:?} %{arg}"),
     }
 }

@@ -1,10 +1,12 @@
 //! Tests of the reference interpreter on hand-built graphs: each operation against a naive
 //! computation or known values ([`ops`]), evaluation order, state and group reductions ([`run`]),
-//! random draws ([`random`]) and linear algebra through the IR ([`linalg`]).
+//! random draws ([`random`]), linear algebra through the IR ([`linalg`]) and recorded values
+//! supplied by a replay ([`recorded`]).
 
 mod linalg;
 mod ops;
 mod random;
+mod recorded;
 mod run;
 
 use super::{eval_once, InterpError, Scalar};
