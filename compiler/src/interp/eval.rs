@@ -48,7 +48,7 @@ pub(super) struct Evaluator<'a, T> {
 /// the run's type once, where tensors use them, as a Python optimizer computes `1 - beta2 ** t`
 /// in float64 and hands the result to float32 tensor ops; computing them in f32 instead would
 /// cost 1e-5 relative in Adam's bias correction (1 - 0.999 cancels).
-fn hyper(g: &Graph) -> Vec<bool> {
+pub(super) fn hyper(g: &Graph) -> Vec<bool> {
     let mut h: Vec<bool> = Vec::with_capacity(g.nodes.len());
     for (id, n) in g.nodes.iter().enumerate() {
         let ex = |a: &NodeId| *a < id && h[*a];

@@ -15,6 +15,7 @@ mod linalg;
 mod ops;
 mod random;
 mod recorded;
+pub mod single;
 #[cfg(test)]
 mod tests;
 

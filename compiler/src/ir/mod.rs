@@ -23,7 +23,7 @@
 
 mod print;
 
-pub use print::print_graph;
+pub use print::{op_text, print_graph};
 
 /// Index of a node in its graph.
 pub type NodeId = usize;

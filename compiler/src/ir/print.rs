@@ -20,7 +20,8 @@ pub fn print_graph(g: &Graph) -> String {
     s
 }
 
-fn op_text(op: &Op) -> String {
+/// One operation as the dump prints it, e.g. `mul %1, %2`.
+pub fn op_text(op: &Op) -> String {
     let lower = |x: &dyn std::fmt::Debug| format!("{x:?}").to_lowercase();
     match op {
         Op::Const(c) => format!("const {c}"),
