@@ -83,6 +83,7 @@ static SIGS: &[Sig] = &[
     sig("load", &["path", "key"], 1),
     sig("onehot", &["labels", "classes"], 2),
     sig("initial", &["x"], 1),
+    sig("recorded", &["name", "x"], 2),
 ];
 
 /// Every builtin name.
@@ -143,6 +144,7 @@ pub static NAMES: &[&str] = &[
     "load",
     "onehot",
     "initial",
+    "recorded",
 ];
 
 /// The builtin of this name, if any.
@@ -453,6 +455,7 @@ pub fn call(ch: &mut Checker, f: &mut Frame, name: &'static str, args: &[ArgVal]
             Value::Rule(Rc::new(Applied { callee: Callee::Builtin(name), args }))
         }
         "load" => load(ch, f, &a),
+        "recorded" => recorded(ch, f, &a),
         "onehot" => {
             let Some(shape) = numeric(ch, f, name, &a[0]) else { return Value::Unknown };
             let k = a[1].as_ref().map_or(Dim::Any, |(v, sp)| to_dim(ch, f, v, *sp));
@@ -680,6 +683,26 @@ fn linalg(ch: &mut Checker, f: &Frame, name: &str, a: &[Option<(Value, Span)>]) 
                 None => Value::Unknown,
             }
         }
+    }
+}
+
+/// `recorded(name, x)`: `x`'s type, with a value no longer known (a run may replace it); the
+/// name must be a string known before running, since a replay looks values up by it.
+fn recorded(ch: &mut Checker, f: &Frame, a: &[Option<(Value, Span)>]) -> Value {
+    if let Some((v, sp)) = &a[0] {
+        if !matches!(v, Value::Str(Some(_)) | Value::Unknown) {
+            ch.err(
+                f,
+                codes::TYPE_MISMATCH,
+                *sp,
+                format!("`recorded` takes a name known before running, like \"projectors\", not {}", v.describe()),
+                "not a constant string",
+            );
+        }
+    }
+    match &a[1] {
+        Some((Value::Float(_) | Value::Int(_), _)) => Value::Float(None),
+        x => numeric(ch, f, "recorded", x).map_or(Value::Unknown, Value::tensor),
     }
 }
 

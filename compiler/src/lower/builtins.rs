@@ -32,6 +32,7 @@ fn params(name: &str) -> &'static [&'static str] {
         "load" => &["path", "key"],
         "randn" | "rand" => &["shape"],
         "arange" => &["n"],
+        "recorded" => &["name", "x"],
         _ => &["x"],
     }
 }
@@ -282,6 +283,15 @@ impl Lowerer<'_> {
                 let paths = strings(f, &x0, span)?;
                 let (then, otherwise) = (self.as_value(need(1)?), self.as_value(need(2)?));
                 Ok(Lv::Rule(Rc::new(RuleVal::Route { paths, then, otherwise })))
+            }
+            "recorded" => {
+                let Lv::Str(name) = x0 else {
+                    return Err(error(f, span, codes::TYPE_MISMATCH, "`recorded` takes a constant string name"));
+                };
+                let x = need(1)?;
+                let x = self.tensor(f, x, span)?;
+                let shape = self.g.shape(x).to_vec();
+                Ok(Lv::T(self.node(Op::Recorded { name, arg: x }, shape)))
             }
             "arange" => {
                 let n = size(f, &x0, span)?;
