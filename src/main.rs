@@ -101,6 +101,12 @@ enum Command {
         /// The JSON is then written only with --out.
         #[arg(long)]
         check: bool,
+        /// Substitute the arbitrary choices the peer recorded (the fixture's `extra`: SVD bases,
+        /// random probes) for the rule's values marked `recorded("NAME", expr)`: extra.NAME.TENSOR
+        /// is a list of {"step": t, ...: value} entries, each holding until the next, or one value
+        /// per step. Fixtures whose tolerance says `inject extra.X` need it.
+        #[arg(long)]
+        inject: bool,
     },
 }
 
@@ -113,8 +119,8 @@ fn main() -> ExitCode {
             run::run(&run::Request { file, sets, out, threads, dtype, resume, experiment, no_sweep, plain })
         }
         Command::Repl { script } => repl::run(script),
-        Command::Replay { fixture, rule, dtype, out, seed, lr_schedule, check } => {
-            replay::run(&replay::Request { fixture, rule, dtype, seed, lr_schedule, out, check })
+        Command::Replay { fixture, rule, dtype, out, seed, lr_schedule, check, inject } => {
+            replay::run(&replay::Request { fixture, rule, dtype, seed, lr_schedule, out, check, inject })
         }
     })
 }

@@ -7,7 +7,13 @@
 //! group reductions span them all) and run by the reference interpreter in f64 or f32; f32 rounds
 //! the fixture's float64 inputs once at load, as the measured float32 peer runs did. [`compare`]
 //! is `check_reference.py`'s pass/fail metric in Rust, used by `--check` and by `tests/golden.rs`
-//! (which includes this file as a module, so the core is free of CLI concerns).
+//! (which includes this file as a module, so the core is free of CLI concerns). `--inject`
+//! supplies the choices a fixture recorded (`extra`) to the rule's `recorded` values ([`inject`]).
+
+// A path relative to this file's directory, so the golden tests (which load this file by path)
+// find it too.
+#[path = "replay/inject.rs"]
+mod inject;
 
 use ndarray::{Array2, ArrayD, Ix2, IxDyn, Zip};
 use optic_compiler::interp::{Interp, Scalar};
@@ -52,24 +58,42 @@ pub type StepFn<'a, T> = dyn FnMut(u64, &[ArrayD<T>], &[Vec<ArrayD<T>>]) -> Resu
 /// `seed` for the rule's random draws. Returns the candidate JSON:
 /// `{"name", "kind", "dtype", "rule", "trajectory": {tensor: [steps, *shape]}, "loss"}` (`loss`
 /// for kind `loss` only: steps + 1 values). Non-finite values are JSON `null`.
+#[allow(dead_code)] // used by tests/golden.rs; the command runs `replay_injecting`
 pub fn replay(fixture: &Value, rule: &str, dtype: Dtype, seed: u64) -> Result<Value, String> {
+    replay_injecting(fixture, rule, dtype, seed, false)
+}
+
+/// [`replay`], and with `inject` the fixture's recorded choices (`extra.<name>.<tensor>`)
+/// replace the rule's `recorded("<name>", ...)` values of that tensor; the output then lists the
+/// names under `injected`. Fails if the fixture records nothing, or something the rule does not
+/// mark as recorded.
+pub fn replay_injecting(fixture: &Value, rule: &str, dtype: Dtype, seed: u64, inject: bool) -> Result<Value, String> {
     let problem = Problem::parse(fixture)?;
     let named: Vec<(String, Vec<usize>)> =
         problem.tensors.iter().cloned().zip(problem.shapes.iter().cloned()).collect();
     let graphs = compile_named(rule, &named)?;
+    let entries = if inject { inject::entries(fixture, &problem.tensors)? } else { Vec::new() };
     let mut out = match dtype {
         Dtype::F64 => {
             let mut interp = Interp::<f64>::new(graphs, seed);
+            inject::supply(&mut interp, &problem.tensors, &entries)?;
             problem.drive::<f64>(&mut |t, p, i| interp.step(t, p, i).map_err(|e| e.to_string()))?
         }
         Dtype::F32 => {
             let mut interp = Interp::<f32>::new(graphs, seed);
+            inject::supply(&mut interp, &problem.tensors, &entries)?;
             problem.drive::<f32>(&mut |t, p, i| interp.step(t, p, i).map_err(|e| e.to_string()))?
         }
     };
     if let Value::Object(map) = &mut out {
         map.insert("dtype".into(), dtype.name().into());
         map.insert("rule".into(), rule.into());
+        if inject {
+            let mut names: Vec<&str> = entries.iter().flatten().map(|e| e.name.as_str()).collect();
+            names.sort_unstable();
+            names.dedup();
+            map.insert("injected".into(), names.into());
+        }
     }
     Ok(out)
 }
@@ -585,6 +609,8 @@ pub struct Request {
     pub out: Option<PathBuf>,
     /// Compare with the fixture's trajectory and fail unless it agrees.
     pub check: bool,
+    /// Supply the fixture's recorded choices (`extra`) to the rule's `recorded` values.
+    pub inject: bool,
 }
 
 /// Runs `optic replay`: 0 on success, 1 when the fixture or the rule has a problem or `--check`
@@ -603,7 +629,8 @@ fn execute(req: &Request) -> Result<ExitCode, String> {
     let path = req.fixture.display();
     let text = std::fs::read_to_string(&req.fixture).map_err(|e| format!("cannot read {path}: {e}"))?;
     let fixture: Value = serde_json::from_str(&text).map_err(|e| format!("{path} is not valid JSON: {e}"))?;
-    let mut out = replay(&fixture, &req.rule, req.dtype, req.seed).map_err(|e| format!("{path}: {e}"))?;
+    let mut out =
+        replay_injecting(&fixture, &req.rule, req.dtype, req.seed, req.inject).map_err(|e| format!("{path}: {e}"))?;
     if let Some(schedule) = &req.lr_schedule {
         let steps = fixture.get("steps").and_then(Value::as_u64).unwrap_or(0) as usize;
         let values = schedule_values(schedule, steps, req.seed).map_err(|e| format!("--lr-schedule: {e}"))?;

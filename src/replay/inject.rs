@@ -1,0 +1,110 @@
+//! `optic replay --inject`: a fixture's recorded choices supplied to the rule's `recorded` values.
+//! Where a peer's trajectory depends on something the algorithm leaves open (the signs of an
+//! SVD's singular vectors, a Gaussian probe), the fixture records what the peer used under
+//! `extra.<name>.<tensor>`, and its tolerance assumes a re-implementation substitutes it. The
+//! rule marks the same quantity `recorded("<name>", expr)`; the interpreter then uses the
+//! fixture's value instead of `expr` (see `optic_compiler::interp::Recorded`).
+//!
+//! Two layouts are read: a list of `{"step": t, "<field>": value}` entries, each value holding
+//! from its step until the next (GaLore's projectors: `{"step", "ortho_matrix"}`), and a plain
+//! list with one value per step, the k-th for step k + 1 (Kron's `probe_v`).
+
+use optic_compiler::interp::{Interp, Recorded, Scalar};
+use serde_json::Value;
+
+/// One recorded value for one tensor.
+pub struct Entry {
+    /// The name the rule's `recorded(...)` uses: the fixture's `extra` key.
+    pub name: String,
+    /// The 1-based step from which it holds.
+    pub step: u64,
+    /// Its shape.
+    pub shape: Vec<usize>,
+    /// Its elements, row-major.
+    pub data: Vec<f64>,
+}
+
+/// Per tensor (in `tensors`' order), the values the fixture's `extra` records for it. Fails when
+/// there is nothing to inject or a record is malformed, naming where.
+pub fn entries(fixture: &Value, tensors: &[String]) -> Result<Vec<Vec<Entry>>, String> {
+    let extra = match fixture.get("extra") {
+        Some(Value::Object(m)) if !m.is_empty() => m,
+        _ => return Err("--inject: the fixture records no choices to inject (no `extra`)".into()),
+    };
+    let mut out: Vec<Vec<Entry>> = tensors.iter().map(|_| Vec::new()).collect();
+    for (name, per_tensor) in extra {
+        let Some(per_tensor) = per_tensor.as_object() else {
+            return Err(format!("--inject: extra.{name} is not an object keyed by tensor name"));
+        };
+        for (tensor, list) in per_tensor {
+            let at = format!("extra.{name}.{tensor}");
+            let k = tensors
+                .iter()
+                .position(|t| t == tensor)
+                .ok_or_else(|| format!("--inject: {at} names no tensor of the fixture ({})", tensors.join(", ")))?;
+            let items = list.as_array().ok_or_else(|| format!("--inject: {at} is not a list"))?;
+            for (i, item) in items.iter().enumerate() {
+                let (step, value) = match item {
+                    Value::Object(fields) => stepped(fields).map_err(|e| format!("--inject: {at}[{i}]: {e}"))?,
+                    _ => (i as u64 + 1, item),
+                };
+                let (shape, data) =
+                    array(value).ok_or_else(|| format!("--inject: {at}[{i}] is not a numeric array"))?;
+                out[k].push(Entry { name: name.clone(), step, shape, data });
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// Supplies the entries to the interpreter, tensor `k`'s to graph `k`, in the run's precision.
+/// Fails when the rule does not record a name the fixture does, or the shapes differ.
+pub fn supply<T: Scalar>(interp: &mut Interp<T>, tensors: &[String], entries: &[Vec<Entry>]) -> Result<(), String> {
+    for (k, list) in entries.iter().enumerate() {
+        if list.is_empty() {
+            continue;
+        }
+        let mut table = Recorded::new();
+        for e in list {
+            let data = e.data.iter().map(|&x| T::from_f64(x)).collect();
+            let value = ndarray::ArrayD::from_shape_vec(e.shape.clone(), data).map_err(|err| err.to_string())?;
+            table.insert(e.name.clone(), e.step, value);
+        }
+        interp.set_recorded(k, table).map_err(|e| {
+            format!("--inject: tensor `{}`: {e} (mark the choice `recorded(\"NAME\", expr)` in the rule)", tensors[k])
+        })?;
+    }
+    Ok(())
+}
+
+/// The step and the value of a `{"step": t, "<field>": value}` entry.
+fn stepped(fields: &serde_json::Map<String, Value>) -> Result<(u64, &Value), String> {
+    let step = fields.get("step").and_then(Value::as_u64).filter(|&s| s >= 1).ok_or("no positive integer `step`")?;
+    let mut others = fields.iter().filter(|(k, _)| *k != "step");
+    match (others.next(), others.next()) {
+        (Some((_, v)), None) => Ok((step, v)),
+        _ => Err("an entry holds `step` and exactly one value".into()),
+    }
+}
+
+/// A nested JSON array of numbers as (shape, row-major elements); `None` if it is ragged or
+/// holds anything else.
+fn array(v: &Value) -> Option<(Vec<usize>, Vec<f64>)> {
+    let mut shape = Vec::new();
+    let mut probe = v;
+    while let Some(items) = probe.as_array() {
+        shape.push(items.len());
+        probe = items.first()?;
+    }
+    let mut data = Vec::with_capacity(shape.iter().product());
+    flatten(v, &shape, &mut data).then_some((shape, data))
+}
+
+fn flatten(v: &Value, shape: &[usize], out: &mut Vec<f64>) -> bool {
+    match shape.split_first() {
+        None => v.as_f64().map(|x| out.push(x)).is_some(),
+        Some((&n, rest)) => {
+            v.as_array().is_some_and(|items| items.len() == n && items.iter().all(|x| flatten(x, rest, out)))
+        }
+    }
+}
