@@ -221,7 +221,7 @@ impl<T: Lane> Program<T> {
                 Dest::Param => io.param.get().ok_or_else(missing),
             },
             Place::Alias(_) => unreachable!("resolved"),
-            Place::Library => match self.graph.nodes[id].op {
+            Place::Library | Place::Unused => match self.graph.nodes[id].op {
                 Op::Input(k) => io
                     .inputs
                     .get(k)
@@ -265,7 +265,7 @@ impl<T: Lane> Program<T> {
         let deps: Vec<NodeId> = match sched.place[id] {
             Place::Host | Place::Alias(_) => Vec::new(),
             Place::Kernel(k) => sched.kernels[k].loads.iter().chain(&sched.kernels[k].scalars).copied().collect(),
-            Place::Library => match &self.graph.nodes[id].op {
+            Place::Library | Place::Unused => match &self.graph.nodes[id].op {
                 Op::Group { arg, .. } if !self.grouped => vec![sched.resolve(*arg)],
                 // A supplied value replaces the argument, which then need not run (an SVD).
                 Op::Recorded { name, .. } if io.recorded.and_then(|r| r.get(name, io.step)).is_some() => Vec::new(),
@@ -302,7 +302,8 @@ impl<T: Lane> Program<T> {
             }
             Place::Kernel(k) => self.run_kernel(io, k)?,
             Place::Alias(_) => unreachable!("resolved"),
-            Place::Library => {
+            // An unused node runs only when asked directly (a group's argument).
+            Place::Library | Place::Unused => {
                 let value = self.library(io, id)?;
                 if let Some(v) = value {
                     self.owned[id] = Some(v);

@@ -34,6 +34,8 @@ pub enum Place {
     Library,
     /// The same value as another node (a select whose condition was known before the step).
     Alias(NodeId),
+    /// Not needed by this step (the untaken side of a select the host decided).
+    Unused,
 }
 
 /// One fused loop over `len` elements.
@@ -88,7 +90,7 @@ impl Schedule {
                         }
                     }
                 }
-                Place::Host | Place::Alias(_) => {}
+                Place::Host | Place::Alias(_) | Place::Unused => {}
             }
         }
         self.roots.iter().for_each(|&r| n[r] += 1);
@@ -160,6 +162,11 @@ pub fn fuse(g: &Graph, hyper: &[bool], decided: &Decided, roots: &[NodeId]) -> S
                 let (ra, rb) = (find(&mut parent, a), find(&mut parent, id));
                 parent[ra] = rb;
             }
+        }
+    }
+    for id in 0..count {
+        if !live[id] && sched.place[id] == Place::Library {
+            sched.place[id] = Place::Unused;
         }
     }
     let mut kernel_of_root: Vec<Option<usize>> = vec![None; count];

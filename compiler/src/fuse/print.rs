@@ -14,6 +14,7 @@ pub fn print_schedule(g: &Graph, sched: &Schedule, elem_size: usize) -> String {
             Place::Kernel(k) => format!("k{k}"),
             Place::Library => "library".to_string(),
             Place::Alias(t) => format!("= %{t}"),
+            Place::Unused => "unused".to_string(),
         };
         let _ = writeln!(s, "%{i} = {} : {:?}  [{place}]", op_text(&n.op), n.shape);
     }
