@@ -16,6 +16,7 @@
 mod inject;
 
 use ndarray::{Array2, ArrayD, Ix2, IxDyn, Zip};
+use optic_compiler::exec::RuleExec;
 use optic_compiler::interp::{Interp, Scalar};
 use optic_compiler::ir::Graph;
 use serde_json::{Map, Value};
@@ -68,22 +69,36 @@ pub fn replay(fixture: &Value, rule: &str, dtype: Dtype, seed: u64) -> Result<Va
 /// names under `injected`. Fails if the fixture records nothing, or something the rule does not
 /// mark as recorded.
 pub fn replay_injecting(fixture: &Value, rule: &str, dtype: Dtype, seed: u64, inject: bool) -> Result<Value, String> {
+    replay_on(fixture, rule, dtype, seed, inject, Backend::Jit)
+}
+
+/// What runs the rule: the executor (fused JIT kernels, the default) or the reference
+/// interpreter (the oracle).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum Backend {
+    /// Fused kernels compiled with Cranelift, library calls for the rest.
+    Jit,
+    /// The reference interpreter.
+    Interp,
+}
+
+/// [`replay_injecting`] on the given backend.
+pub fn replay_on(
+    fixture: &Value,
+    rule: &str,
+    dtype: Dtype,
+    seed: u64,
+    inject: bool,
+    backend: Backend,
+) -> Result<Value, String> {
     let problem = Problem::parse(fixture)?;
     let named: Vec<(String, Vec<usize>)> =
         problem.tensors.iter().cloned().zip(problem.shapes.iter().cloned()).collect();
     let graphs = compile_named(rule, &named)?;
     let entries = if inject { inject::entries(fixture, &problem.tensors)? } else { Vec::new() };
     let mut out = match dtype {
-        Dtype::F64 => {
-            let mut interp = Interp::<f64>::new(graphs, seed);
-            inject::supply(&mut interp, &problem.tensors, &entries)?;
-            problem.drive::<f64>(&mut |t, p, i| interp.step(t, p, i).map_err(|e| e.to_string()))?
-        }
-        Dtype::F32 => {
-            let mut interp = Interp::<f32>::new(graphs, seed);
-            inject::supply(&mut interp, &problem.tensors, &entries)?;
-            problem.drive::<f32>(&mut |t, p, i| interp.step(t, p, i).map_err(|e| e.to_string()))?
-        }
+        Dtype::F64 => drive::<f64>(&problem, graphs, seed, &entries, backend)?,
+        Dtype::F32 => drive::<f32>(&problem, graphs, seed, &entries, backend)?,
     };
     if let Value::Object(map) = &mut out {
         map.insert("dtype".into(), dtype.name().into());
@@ -96,6 +111,28 @@ pub fn replay_injecting(fixture: &Value, rule: &str, dtype: Dtype, seed: u64, in
         }
     }
     Ok(out)
+}
+
+/// Drives the problem with the rule's graphs on `backend`, the recorded entries supplied.
+fn drive<T: optic_compiler::exec::Lane>(
+    problem: &Problem,
+    graphs: Vec<Graph>,
+    seed: u64,
+    entries: &[Vec<inject::Entry>],
+    backend: Backend,
+) -> Result<Value, String> {
+    match backend {
+        Backend::Jit => {
+            let mut exec = RuleExec::<T>::new(graphs, seed);
+            inject::supply::<T>(&mut |k, table| exec.set_recorded(k, table), &problem.tensors, entries)?;
+            problem.drive::<T>(&mut |t, p, i| exec.step(t, p, i).map_err(|e| e.to_string()))
+        }
+        Backend::Interp => {
+            let mut interp = Interp::<T>::new(graphs, seed);
+            inject::supply::<T>(&mut |k, table| interp.set_recorded(k, table), &problem.tensors, entries)?;
+            problem.drive::<T>(&mut |t, p, i| interp.step(t, p, i).map_err(|e| e.to_string()))
+        }
+    }
 }
 
 /// Replays `fixture` with a hand-written step function instead of a compiled rule: the harness
@@ -609,6 +646,8 @@ pub struct Request {
     pub out: Option<PathBuf>,
     /// Compare with the fixture's trajectory and fail unless it agrees.
     pub check: bool,
+    /// What runs the rule.
+    pub backend: Backend,
     /// Supply the fixture's recorded choices (`extra`) to the rule's `recorded` values.
     pub inject: bool,
 }
@@ -629,8 +668,8 @@ fn execute(req: &Request) -> Result<ExitCode, String> {
     let path = req.fixture.display();
     let text = std::fs::read_to_string(&req.fixture).map_err(|e| format!("cannot read {path}: {e}"))?;
     let fixture: Value = serde_json::from_str(&text).map_err(|e| format!("{path} is not valid JSON: {e}"))?;
-    let mut out =
-        replay_injecting(&fixture, &req.rule, req.dtype, req.seed, req.inject).map_err(|e| format!("{path}: {e}"))?;
+    let mut out = replay_on(&fixture, &req.rule, req.dtype, req.seed, req.inject, req.backend)
+        .map_err(|e| format!("{path}: {e}"))?;
     if let Some(schedule) = &req.lr_schedule {
         let steps = fixture.get("steps").and_then(Value::as_u64).unwrap_or(0) as usize;
         let values = schedule_values(schedule, steps, req.seed).map_err(|e| format!("--lr-schedule: {e}"))?;

@@ -20,7 +20,7 @@ mod common;
 use common::{optic, stderr};
 use ndarray::ArrayD;
 use optic_compiler::interp::Scalar;
-use replay::{compare, replay, replay_injecting, replay_with, schedule_values, Dtype};
+use replay::{compare, replay, replay_on, replay_with, schedule_values, Backend, Dtype};
 use serde_json::Value;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
@@ -340,19 +340,21 @@ fn check_fixture(fixture: &str) {
     let entry = GOLDEN.iter().find(|g| g.fixture == fixture).expect("every test has a table entry");
     let reference = load(fixture);
     let mut failures = Vec::new();
-    for dtype in [Dtype::F64, Dtype::F32] {
+    // Every fixture on the executor (the default path) and on the interpreter (the oracle).
+    for (dtype, backend) in [Dtype::F64, Dtype::F32].into_iter().flat_map(|d| [(d, Backend::Jit), (d, Backend::Interp)])
+    {
         let rule = match dtype {
             Dtype::F32 => entry.rule_f32.unwrap_or(entry.rule),
             Dtype::F64 => entry.rule,
         };
         let start = Instant::now();
         // the compiler recurses over expressions; give it the stack the CLI gives it
-        let result = optic_compiler::on_big_stack(|| replay_injecting(&reference, rule, dtype, 0, entry.inject));
+        let result = optic_compiler::on_big_stack(|| replay_on(&reference, rule, dtype, 0, entry.inject, backend));
         let elapsed = start.elapsed();
         let mut candidate = match result {
             Ok(c) => c,
             Err(e) => {
-                failures.push(format!("{}: replay failed: {e}", dtype.name()));
+                failures.push(format!("{} {backend:?}: replay failed: {e}", dtype.name()));
                 continue;
             }
         };
@@ -365,8 +367,8 @@ fn check_fixture(fixture: &str) {
             }
         }
         match compare(&reference, &candidate, dtype) {
-            Ok(c) => eprintln!("{fixture} {}: PASS, {c} (replay {elapsed:.1?})", dtype.name()),
-            Err(e) => failures.push(format!("FAIL {e} (replay {elapsed:.1?})")),
+            Ok(c) => eprintln!("{fixture} {} {backend:?}: PASS, {c} (replay {elapsed:.1?})", dtype.name()),
+            Err(e) => failures.push(format!("FAIL {backend:?} {e} (replay {elapsed:.1?})")),
         }
     }
     assert!(failures.is_empty(), "{fixture} with `{}`:\n{}", entry.rule, failures.join("\n"));

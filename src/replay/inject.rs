@@ -9,7 +9,7 @@
 //! from its step until the next (GaLore's projectors: `{"step", "ortho_matrix"}`), and a plain
 //! list with one value per step, the k-th for step k + 1 (Kron's `probe_v`).
 
-use optic_compiler::interp::{Interp, Recorded, Scalar};
+use optic_compiler::interp::{Recorded, Scalar};
 use serde_json::Value;
 
 /// One recorded value for one tensor.
@@ -57,9 +57,14 @@ pub fn entries(fixture: &Value, tensors: &[String]) -> Result<Vec<Vec<Entry>>, S
     Ok(out)
 }
 
-/// Supplies the entries to the interpreter, tensor `k`'s to graph `k`, in the run's precision.
-/// Fails when the rule does not record a name the fixture does, or the shapes differ.
-pub fn supply<T: Scalar>(interp: &mut Interp<T>, tensors: &[String], entries: &[Vec<Entry>]) -> Result<(), String> {
+/// Supplies the entries through `set` (graph, table: the interpreter's or the executor's
+/// `set_recorded`), tensor `k`'s to graph `k`, in the run's precision. Fails when the rule does
+/// not record a name the fixture does, or the shapes differ.
+pub fn supply<T: Scalar>(
+    set: &mut dyn FnMut(usize, Recorded<T>) -> Result<(), String>,
+    tensors: &[String],
+    entries: &[Vec<Entry>],
+) -> Result<(), String> {
     for (k, list) in entries.iter().enumerate() {
         if list.is_empty() {
             continue;
@@ -70,7 +75,7 @@ pub fn supply<T: Scalar>(interp: &mut Interp<T>, tensors: &[String], entries: &[
             let value = ndarray::ArrayD::from_shape_vec(e.shape.clone(), data).map_err(|err| err.to_string())?;
             table.insert(e.name.clone(), e.step, value);
         }
-        interp.set_recorded(k, table).map_err(|e| {
+        set(k, table).map_err(|e| {
             format!("--inject: tensor `{}`: {e} (mark the choice `recorded(\"NAME\", expr)` in the rule)", tensors[k])
         })?;
     }
