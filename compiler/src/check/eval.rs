@@ -291,6 +291,9 @@ impl<'p> Checker<'p> {
                 "step" => Some("`step` is only defined in rules, schedules and experiments".into()),
                 "param" => Some("`param` (the parameter being updated) is only defined in rules".into()),
                 "g" if f.ctx != Ctx::Rule => Some("the gradient is only an input of a rule".into()),
+                "grad" | "grad_norm" => Some(
+                    "the loss's gradient is read in an experiment's `log` entries: `grad(model.w)`, `grad_norm`".into(),
+                ),
                 _ => None,
             };
         }

@@ -149,11 +149,7 @@ pub fn check_experiment(ch: &mut Checker, id: DeclId) -> Outcome {
                 check_count(ch, &f, &n, every.span, "a logging period");
                 let mut names = Vec::new();
                 for e in entries {
-                    let v = match &e.value {
-                        Some(x) => ch.eval(&mut f, x),
-                        None if e.name.name == "loss" && settings.contains_key("loss") => Value::Float(None),
-                        None => ch.eval(&mut f, &Expr { kind: ExprKind::Name(e.name.name.clone()), span: e.name.span }),
-                    };
+                    let v = super::metrics::check_entry(ch, &mut f, e, settings.contains_key("loss"));
                     if !v.shape().is_some_and(|s| s.is_scalar() || s.rank().is_none()) || !v.is_numeric() {
                         ch.report(
                             Diagnostic::error(

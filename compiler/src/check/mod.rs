@@ -17,6 +17,7 @@ mod eval;
 mod experiment;
 mod frame;
 mod load;
+pub(crate) mod metrics;
 pub mod shape;
 mod stmt;
 mod summary;

@@ -108,6 +108,8 @@ pub struct Plan {
     pub grads: Vec<(usize, NodeId)>,
     /// Metrics per split.
     pub metrics: Vec<Metrics>,
+    /// The effective weight of every adapted tensor, for checkpoints; inputs as the training graph's.
+    pub merged: super::merged::Merged,
     /// The rules.
     pub groups: Vec<Group>,
     /// `checkpoint every n`.
@@ -224,6 +226,7 @@ fn lower_inner(prog: &Program, name: &str, overrides: &[(String, String)]) -> Re
         loss: 0,
         grads: Vec::new(),
         metrics: Vec::new(),
+        merged: Default::default(),
         groups: Vec::new(),
         checkpoint_every: None,
         config: Vec::new(),
@@ -619,72 +622,8 @@ fn lower_inner(prog: &Program, name: &str, overrides: &[(String, String)]) -> Re
     plan.loss = loss;
 
     // Metrics, on the training data and, where some data is held out, on the held-out rows.
-    let entries: Vec<(String, Option<Expr>, u64, Span)> = col
-        .logs
-        .iter()
-        .flat_map(|(every, es)| {
-            es.iter().map(|e| {
-                let value = match (&e.value, e.name.name.as_str()) {
-                    (Some(v), _) => Some(v.clone()),
-                    (None, "loss") => Some(loss_expr.clone()),
-                    (None, n) => {
-                        Some(Expr { kind: crate::syntax::ast::ExprKind::Name(n.to_string()), span: e.name.span })
-                    }
-                };
-                (e.name.name.clone(), value, *every, e.span)
-            })
-        })
-        .collect();
-    let mut split_shapes = vec![(Split::Train, shapes.clone())];
-    if plan.datasets.iter().any(|d| d.holdout > 0) {
-        let mut eval = shapes.clone();
-        for d in &plan.datasets {
-            for &k in &d.fields {
-                if d.init_roots.is_empty() {
-                    continue;
-                }
-                eval[k][0] = if d.holdout > 0 { d.holdout } else { d.rows };
-            }
-        }
-        split_shapes.push((Split::Eval, eval));
-    }
-    for d in &plan.datasets {
-        for &k in &d.fields {
-            if !d.init_roots.is_empty() {
-                split_shapes[0].1[k][0] = d.rows - d.holdout;
-            }
-        }
-    }
-    let n_inputs = 2 * n_tensors;
-    for (split, shapes) in split_shapes {
-        let (graph, roots) = pass.lower(&shapes, |lw, f| {
-            let mut r = Vec::new();
-            for (name, e, _, span) in &entries {
-                let e = e.as_ref().expect("every entry has an expression");
-                let v = lw.expr(f, e)?;
-                let node = lw.tensor(f, v, e.span)?;
-                if !lw.g.shape(node).is_empty() {
-                    return Err(error(
-                        f,
-                        *span,
-                        codes::TYPE_MISMATCH,
-                        format!("metric `{name}` has shape {:?}, not a scalar", lw.g.shape(node)),
-                    ));
-                }
-                r.push(node);
-            }
-            Ok(r)
-        })?;
-        let mut es = Vec::new();
-        for ((name, _, every, _), root) in entries.iter().zip(roots) {
-            if split == Split::Eval && !reads_data(&graph, root, n_inputs) {
-                continue;
-            }
-            let name = if split == Split::Eval { format!("eval_{name}") } else { name.clone() };
-            es.push((name, root, *every));
-        }
-        plan.metrics.push(Metrics { split, graph, entries: es });
-    }
+    plan.metrics = super::metrics::lower_metrics(&mut pass, &plan.datasets, &col.logs, &loss_expr, &shapes, &trained)?;
+    plan.merged = super::merged::lower_merged(&mut pass, &shapes)?;
 
     // Rules, one graph per trained tensor.
     for ((_, rule, text, span), ts) in col.optimize.iter().zip(group_tensors) {
@@ -720,7 +659,7 @@ fn lower_inner(prog: &Program, name: &str, overrides: &[(String, String)]) -> Re
 }
 
 /// Lowers graphs run every step from the experiment's bindings.
-struct Pass<'a> {
+pub(super) struct Pass<'a> {
     prog: &'a Program,
     unit: usize,
     source: &'a Arc<SourceFile>,
@@ -735,7 +674,7 @@ struct Pass<'a> {
 
 impl Pass<'_> {
     /// Lowers one graph with data fields of the given shapes: `body` returns its roots.
-    fn lower(
+    pub(super) fn lower(
         &mut self,
         data_shapes: &[Vec<usize>],
         body: impl FnOnce(&mut Lowerer, &mut Frame) -> LResult<Vec<NodeId>>,
@@ -782,24 +721,6 @@ impl Pass<'_> {
         lw.g.output = roots.first().copied().unwrap_or(0);
         Ok((lw.g, roots))
     }
-}
-
-/// Whether a node depends on a data input (input index `first_data` or above).
-fn reads_data(g: &Graph, root: NodeId, first_data: usize) -> bool {
-    let mut seen = vec![false; g.nodes.len()];
-    let mut stack = vec![root];
-    while let Some(n) = stack.pop() {
-        if std::mem::replace(&mut seen[n], true) {
-            continue;
-        }
-        if let Op::Input(k) = g.nodes[n].op {
-            if k >= first_data {
-                return true;
-            }
-        }
-        stack.extend(g.nodes[n].op.operands());
-    }
-    false
 }
 
 /// Whether a node of the graph reads the step.

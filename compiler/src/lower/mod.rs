@@ -11,6 +11,8 @@
 mod builtins;
 pub mod experiment;
 mod expr;
+pub mod merged;
+mod metrics;
 pub mod model;
 mod stmt;
 

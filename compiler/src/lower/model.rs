@@ -94,6 +94,9 @@ pub(crate) struct Vars {
     pub initial: Vec<Option<NodeId>>,
     /// Arrays read from files: init-graph input `k` is `files[k]`.
     pub files: Vec<(String, ndarray::ArrayD<f64>)>,
+    /// When set, each adapted weight is lowered once in this graph and every use shares it, so
+    /// that a gradient can be taken with respect to it (metrics reading `grad(student.w)`).
+    pub shared_weights: Option<Vec<(*const AdaptedInst, Lv)>>,
 }
 
 impl Lowerer<'_> {
@@ -290,6 +293,19 @@ impl Lowerer<'_> {
 
     /// The adapted weight: the adapter's `weight` expression over its tensors.
     pub(crate) fn adapted_weight(&mut self, f: &Frame, a: &AdaptedInst, span: Span) -> LResult<Lv> {
+        let key: *const AdaptedInst = a;
+        if let Some(v) = self.vars.shared_weights.as_ref().and_then(|w| w.iter().find(|(k, _)| *k == key)) {
+            return Ok(v.1.clone());
+        }
+        let v = self.lower_weight(f, a, span)?;
+        if let Some(w) = &mut self.vars.shared_weights {
+            w.push((key, v.clone()));
+        }
+        Ok(v)
+    }
+
+    /// The adapter's `weight` expression lowered afresh.
+    fn lower_weight(&mut self, f: &Frame, a: &AdaptedInst, span: Span) -> LResult<Lv> {
         let decl = self.prog.decl(a.applied.decl);
         let mut inner = self.enter(f, &a.applied, span)?;
         inner.inst = None;
