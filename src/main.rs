@@ -55,6 +55,10 @@ enum Command {
         /// Plain progress lines and one-line diagnostics.
         #[arg(long)]
         plain: bool,
+        /// Progress display: a bar on a terminal and plain lines otherwise (auto), a bar, plain
+        /// lines with step, loss and ETA, or none.
+        #[arg(long, value_enum, default_value_t = run::ProgressMode::Auto)]
+        progress: run::ProgressMode,
     },
     /// Check files for errors without running anything.
     Check {
@@ -115,8 +119,8 @@ fn main() -> ExitCode {
     optic_compiler::on_big_stack(move || match cli.command {
         Command::Check { files, summary, plain } => run_check(&files, summary, plain),
         Command::Fmt { files, check } => fmt::run(&files, check),
-        Command::Run { file, sets, out, threads, dtype, resume, experiment, no_sweep, plain } => {
-            run::run(&run::Request { file, sets, out, threads, dtype, resume, experiment, no_sweep, plain })
+        Command::Run { file, sets, out, threads, dtype, resume, experiment, no_sweep, plain, progress } => {
+            run::run(&run::Request { file, sets, out, threads, dtype, resume, experiment, no_sweep, plain, progress })
         }
         Command::Repl { script } => repl::run(script),
         Command::Replay { fixture, rule, dtype, out, seed, lr_schedule, check, inject } => {

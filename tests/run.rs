@@ -151,3 +151,148 @@ fn bad_overrides_and_files_are_diagnosed() {
     assert!(stderr(&o).contains("missing.npz"), "{}", stderr(&o));
     let _ = std::fs::remove_dir_all(out);
 }
+
+/// Writes `files` (name, text) into a fresh directory and runs `optic run` on the first with
+/// `args`; returns the directory and the run's directory.
+fn run_files(name: &str, files: &[(&str, &str)], args: &[&str]) -> (PathBuf, PathBuf, std::process::Output) {
+    let out = temp(name);
+    std::fs::create_dir_all(&out).expect("temp dir");
+    for (f, text) in files {
+        std::fs::write(out.join(f), text).expect("write");
+    }
+    let file = out.join(files[0].0);
+    let runs = out.join("runs");
+    let mut all = vec!["run", path(&file), "--out", path(&runs)];
+    all.extend(args);
+    let o = optic(&all);
+    (out, runs.join("main"), o)
+}
+
+fn metric_rows(run: &Path) -> Vec<Value> {
+    metrics(run).lines().map(|l| serde_json::from_str(l).expect("a JSON line")).collect()
+}
+
+fn checkpoint(run: &Path, step: u64) -> Vec<(String, ndarray::ArrayD<f64>)> {
+    optic_runtime::checkpoint::load(&run.join(format!("checkpoints/step_{step}.safetensors"))).expect("a checkpoint").0
+}
+
+fn tensor<'a>(named: &'a [(String, ndarray::ArrayD<f64>)], name: &str) -> &'a ndarray::ArrayD<f64> {
+    &named.iter().find(|(n, _)| n == name).unwrap_or_else(|| panic!("no `{name}` in the checkpoint")).1
+}
+
+fn close(what: &str, got: f64, want: f64, tol: f64) {
+    assert!((got - want).abs() <= tol * (1.0 + want.abs()), "{what}: {got}, want {want}");
+}
+
+/// Least squares with an affine model: at parameters (w, b) the gradient of
+/// mean((X w^T + b - y)^2) is (2/n) r^T X for w and (2/n) sum(r) for b, with r = X w^T + b - y.
+/// The logged gradients at each step match these closed forms at the checkpointed parameters.
+#[test]
+fn logged_gradients_match_least_squares_in_closed_form() {
+    let x = [[1.0, 2.0, -1.0], [0.5, -1.0, 2.0], [-2.0, 0.0, 1.0], [1.5, 1.0, 0.5], [0.0, -0.5, -1.5]];
+    let y = [1.0, -2.0, 0.5, 3.0, -1.0];
+    let csv = |rows: Vec<String>| rows.join("\n") + "\n";
+    let x_csv = csv(x.iter().map(|r| r.map(|v| v.to_string()).join(",")).collect());
+    let y_csv = csv(y.iter().map(|v| v.to_string()).collect());
+    let program = "experiment ls {\n    dtype = \"f64\"\n    m = linear(3, 1)\n    \
+                   data x, y = (load(\"x.csv\", \"x\"), load(\"y.csv\", \"y\"))\n    loss = mse(m(x), y)\n    \
+                   optimize m.* with sgd(lr = 0.05)\n    steps = 3\n    log every 1 {\n        loss\n        \
+                   gw = norm(grad(m.w))\n        gb = grad(m.b)[0]\n        grad_norm\n    }\n    checkpoint every 1\n}\n";
+    let (out, run, o) =
+        run_files("grad_ls", &[("ls.opt", program), ("x.csv", &x_csv), ("y.csv", &y_csv)], &["--plain"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let rows = metric_rows(&run);
+    assert_eq!(rows.len(), 4, "steps 0 to 3");
+    let n = x.len() as f64;
+    for row in &rows[1..] {
+        let step = row["step"].as_u64().expect("a step");
+        let named = checkpoint(&run, step);
+        let (w, b) = (tensor(&named, "tensor/m.w"), tensor(&named, "tensor/m.b")[0]);
+        let r: Vec<f64> =
+            x.iter().zip(y).map(|(xi, yi)| (0..3).map(|j| xi[j] * w[[0, j]]).sum::<f64>() + b - yi).collect();
+        let gw: Vec<f64> = (0..3).map(|j| 2.0 / n * r.iter().zip(&x).map(|(ri, xi)| ri * xi[j]).sum::<f64>()).collect();
+        let gb = 2.0 / n * r.iter().sum::<f64>();
+        let gw_norm = gw.iter().map(|v| v * v).sum::<f64>().sqrt();
+        let loss = r.iter().map(|v| v * v).sum::<f64>() / n;
+        close(&format!("loss at {step}"), row["loss"].as_f64().expect("loss"), loss, 1e-12);
+        close(&format!("|grad w| at {step}"), row["gw"].as_f64().expect("gw"), gw_norm, 1e-12);
+        close(&format!("grad b at {step}"), row["gb"].as_f64().expect("gb"), gb, 1e-12);
+        let total = (gw_norm * gw_norm + gb * gb).sqrt();
+        close(&format!("grad_norm at {step}"), row["grad_norm"].as_f64().expect("grad_norm"), total, 1e-12);
+    }
+    let _ = std::fs::remove_dir_all(out);
+}
+
+/// A LoRA student: the final checkpoint holds the merged weight `merged/student.w`, equal to
+/// base + (alpha / rank) B A from the checkpoint's own factors; the gradient of the adapted
+/// weight obeys the chain rule into its factors (grad A = s B^T G, grad B = s G A^T).
+#[test]
+fn adapters_are_merged_in_checkpoints() {
+    let program = "model lin(d: int, k: int) {\n    param w[k, d] = gaussian(std = 0.5)\n    \
+                   forward(x[n, d]) = x @ w^T\n}\n\
+                   experiment adapt {\n    base = lin(4, 3)\n    teacher = base with w += 0.5\n    \
+                   student = base adapted by lora(rank = 2, alpha = 3) on w\n    \
+                   data x = gaussian([16, 4]) fresh every step\n    loss = mse(student(x), teacher(x))\n    \
+                   optimize student.w.a, student.w.b with adam(lr = 0.05)\n    steps = 6\n    log every 3 {\n        \
+                   loss\n        g_eff = norm(grad(student.w))\n        \
+                   chain_a = norm(grad(student.w.a) - 1.5 * student.w.b^T @ grad(student.w))\n        \
+                   chain_b = norm(grad(student.w.b) - 1.5 * grad(student.w) @ student.w.a^T)\n        \
+                   g_b = norm(grad(student.w.b))\n    }\n}\n";
+    for dtype in ["f64", "f32"] {
+        let (out, run, o) = run_files(&format!("merge_{dtype}"), &[("adapt.opt", program)], &["--dtype", dtype]);
+        assert!(o.status.success(), "{}", stderr(&o));
+        let named = checkpoint(&run, 6);
+        let base = tensor(&named, "tensor/student.w").view().into_dimensionality::<ndarray::Ix2>().expect("2-d");
+        let a = tensor(&named, "tensor/student.w.a").view().into_dimensionality::<ndarray::Ix2>().expect("2-d");
+        let b = tensor(&named, "tensor/student.w.b").view().into_dimensionality::<ndarray::Ix2>().expect("2-d");
+        let merged = tensor(&named, "merged/student.w");
+        let want = &base + &(b.dot(&a) * 1.5);
+        assert_eq!(merged.shape(), &[3, 4]);
+        let tol = if dtype == "f64" { 1e-12 } else { 1e-5 };
+        for (g, w) in merged.iter().zip(want.iter()) {
+            close("merged weight", *g, *w, tol);
+        }
+        assert!(b.iter().any(|v| *v != 0.0), "B has moved from zero");
+        assert!(
+            !named.iter().any(|(n, _)| n.starts_with("merged/") && n != "merged/student.w"),
+            "only adapted weights"
+        );
+        for row in metric_rows(&run) {
+            let g = row["g_eff"].as_f64().expect("g_eff");
+            assert!(g > 0.0, "{row}");
+            for k in ["chain_a", "chain_b"] {
+                close(&format!("{k} at {}", row["step"]), row[k].as_f64().expect("a metric"), 0.0, tol.sqrt() * g);
+            }
+        }
+        let _ = std::fs::remove_dir_all(out);
+    }
+}
+
+/// `--progress plain` prints lines with the step, the loss and an ETA; `--progress none` prints
+/// none; `--plain` alone keeps plain lines.
+#[test]
+fn plain_progress_lines_have_step_loss_and_eta() {
+    let file = "tests/golden/models/model_softmax_ce_sgd_momentum.opt";
+    for (args, lines) in
+        [(vec!["--progress", "plain"], true), (vec!["--progress", "none"], false), (vec!["--plain"], true)]
+    {
+        let out = temp("progress");
+        let mut all = vec!["run", file, "--out", path(&out)];
+        all.extend(&args);
+        let o = optic(&all);
+        assert!(o.status.success(), "{}", stderr(&o));
+        let err = stderr(&o);
+        let progress: Vec<&str> = err.lines().filter(|l| l.starts_with("[main] step ")).collect();
+        if lines {
+            assert!(progress.len() >= 10, "{args:?}: about ten lines: {err}");
+            assert!(progress.last().expect("a line").starts_with("[main] step 50/50 loss "), "{err}");
+            for l in &progress[1..] {
+                assert!(l.contains(" loss ") && l.contains(" elapsed ") && l.contains(" ETA "), "{l}");
+                assert!(!l.ends_with("ETA ?"), "an estimate once a step is timed: {l}");
+            }
+        } else {
+            assert!(progress.is_empty(), "{args:?}: {err}");
+        }
+        let _ = std::fs::remove_dir_all(out);
+    }
+}

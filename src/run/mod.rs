@@ -6,8 +6,11 @@
 mod batches;
 mod ckpt;
 mod output;
+mod progress;
 mod summary;
 mod train;
+
+pub use progress::ProgressMode;
 
 use optic_compiler::lower::experiment::{self, Plan};
 use rayon::prelude::*;
@@ -42,8 +45,10 @@ pub struct Request {
     pub experiment: Option<String>,
     /// Ignore the sweep: run the base point only.
     pub no_sweep: bool,
-    /// Plain progress lines even on a terminal.
+    /// Plain progress lines even on a terminal, one-line diagnostics.
     pub plain: bool,
+    /// How progress is shown.
+    pub progress: ProgressMode,
 }
 
 /// One point to run.
@@ -94,8 +99,9 @@ pub fn run(req: &Request) -> ExitCode {
     };
     let mut failed = false;
     for (name, points) in points {
-        let progress = summary::Progress::new(
+        let progress = progress::Progress::new(
             &points.iter().map(|p| (p.label.clone(), p.plan.steps)).collect::<Vec<_>>(),
+            req.progress,
             req.plain,
         );
         let results: Mutex<Vec<(usize, summary::RunResult)>> = Mutex::new(Vec::new());
@@ -169,7 +175,7 @@ fn label(overrides: &[(String, String)]) -> String {
         .collect()
 }
 
-fn run_point(p: &Point, req: &Request, progress: &summary::Progress) -> summary::RunResult {
+fn run_point(p: &Point, req: &Request, progress: &progress::Progress) -> summary::RunResult {
     let dtype = match (req.dtype, p.plan.dtype.as_deref()) {
         (Some(d), _) => d,
         (None, Some("f64")) => Dtype::F64,

@@ -1,15 +1,13 @@
-//! Reporting: the progress display (an indicatif bar on a terminal, plain lines otherwise), each
-//! run's configuration, summary and loss plot, and the comparison of a sweep's runs (a table
-//! printed and saved as `sweep.md` and `sweep.json`, and one plot of every run's loss).
+//! Reporting: each run's configuration, summary and loss plot, and the comparison of a sweep's
+//! runs (a table printed and saved as `sweep.md` and `sweep.json`, and one plot of every run's
+//! loss). The progress display is in `progress.rs`.
 
 use super::train::Row;
 use super::Dtype;
 use optic_compiler::lower::experiment::Plan;
 use optic_runtime::plot::{Chart, Series};
 use serde_json::{json, Value};
-use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
-use std::sync::Mutex;
 
 /// How one run went.
 #[derive(Debug, Default)]
@@ -44,64 +42,6 @@ impl RunResult {
             (Some(_), _) => "failed",
             (_, Some(_)) => "diverged",
             _ => "completed",
-        }
-    }
-}
-
-/// Progress of one or several runs.
-pub struct Progress {
-    bar: Option<indicatif::ProgressBar>,
-    /// Per run: (label, steps), for plain lines.
-    runs: Vec<(String, u64)>,
-    plain_every: Mutex<Vec<u64>>,
-}
-
-impl Progress {
-    /// A display for these runs: a bar on a terminal unless `plain`.
-    pub fn new(runs: &[(String, u64)], plain: bool) -> Progress {
-        let total: u64 = runs.iter().map(|r| r.1).sum();
-        let bar = (!plain && std::io::stderr().is_terminal()).then(|| {
-            let b = indicatif::ProgressBar::new(total);
-            b.set_style(
-                indicatif::ProgressStyle::with_template(
-                    "{spinner} [{elapsed_precise}] {bar:30} {pos}/{len} steps, ETA {eta} {msg}",
-                )
-                .expect("the template is valid"),
-            );
-            b
-        });
-        Progress { bar, runs: runs.to_vec(), plain_every: Mutex::new(vec![0; runs.len()]) }
-    }
-
-    /// Step `step` of run `label` finished with training loss `loss`.
-    pub fn step(&self, label: &str, step: u64, loss: f64) {
-        if let Some(b) = &self.bar {
-            b.inc(1);
-            if step.is_multiple_of(16) {
-                b.set_message(if self.runs.len() == 1 {
-                    format!("loss {loss:.4e}")
-                } else {
-                    format!("{label}: loss {loss:.4e}")
-                });
-            }
-            return;
-        }
-        let Some(i) = self.runs.iter().position(|r| r.0 == label) else { return };
-        let steps = self.runs[i].1;
-        let tenth = (steps / 10).max(1);
-        if step.is_multiple_of(tenth) || step == steps {
-            let mut last = self.plain_every.lock().expect("no panics hold the lock");
-            if last[i] != step {
-                last[i] = step;
-                eprintln!("[{label}] step {step}/{steps} loss {loss:.6e}");
-            }
-        }
-    }
-
-    /// Clears the bar.
-    pub fn finish(&self) {
-        if let Some(b) = &self.bar {
-            b.finish_and_clear();
         }
     }
 }
