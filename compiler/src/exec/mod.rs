@@ -275,8 +275,16 @@ fn run_group<T: Lane>(
             programs[k].set_group(id, total);
         }
     }
-    for (p, io) in programs.iter_mut().zip(ios.iter_mut()) {
-        p.demand_roots(io)?;
+    // Parameters are independent once group sums are known: many of them run across the pool
+    // (each on one thread), a few large ones one after the other with their kernels split.
+    let elements: usize = programs.iter().map(|p| p.graph.shape(p.graph.output).iter().product::<usize>()).sum();
+    if programs.len() > 1 && elements >= program::PARALLEL_MIN && rayon::current_num_threads() > 1 {
+        use rayon::prelude::*;
+        programs.par_iter_mut().zip(ios.par_iter_mut()).try_for_each(|(p, io)| p.demand_roots(io))?;
+    } else {
+        for (p, io) in programs.iter_mut().zip(ios.iter_mut()) {
+            p.demand_roots(io)?;
+        }
     }
     Ok(())
 }

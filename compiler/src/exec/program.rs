@@ -14,7 +14,7 @@ use ndarray::{ArrayD, IxDyn};
 use std::collections::HashMap;
 
 /// Elements below which a kernel runs on the calling thread: waking a worker costs more.
-const PARALLEL_MIN: usize = 1 << 16;
+pub(super) const PARALLEL_MIN: usize = 1 << 16;
 
 /// Where a kernel store lands.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -422,7 +422,9 @@ impl<T: Lane> Program<T> {
         let mut pending: Vec<(Option<usize>, ArrayD<T>)> = Vec::new();
         for &(slot, node) in &self.writes {
             let r = self.plans[&self.key].sched.resolve(node);
-            if self.dest(r) != Dest::State(slot) {
+            // A slot that keeps its value (an unused AMSGrad maximum) costs nothing.
+            let unchanged = self.graph.nodes[r].op == Op::State(slot);
+            if self.dest(r) != Dest::State(slot) && !unchanged {
                 pending.push((Some(slot), self.get(io, r)?.clone()));
             }
         }
