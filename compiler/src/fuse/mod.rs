@@ -164,9 +164,9 @@ pub fn fuse(g: &Graph, hyper: &[bool], decided: &Decided, roots: &[NodeId]) -> S
             }
         }
     }
-    for id in 0..count {
-        if !live[id] && sched.place[id] == Place::Library {
-            sched.place[id] = Place::Unused;
+    for (place, &live) in sched.place.iter_mut().zip(&live) {
+        if !live && *place == Place::Library {
+            *place = Place::Unused;
         }
     }
     let mut kernel_of_root: Vec<Option<usize>> = vec![None; count];
