@@ -7,6 +7,7 @@ use optic_compiler::check;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
+mod bench;
 mod fmt;
 mod repl;
 mod replay;
@@ -112,6 +113,9 @@ enum Command {
         #[arg(long)]
         inject: bool,
     },
+    /// Run a peer benchmark workload (W1 AdamW, W2 GaLore, W3 Muon, W4 MLP training, W5 latency)
+    /// and print the peers' JSON lines (shared/peers/README.md).
+    Bench(bench::Args),
 }
 
 fn main() -> ExitCode {
@@ -126,6 +130,7 @@ fn main() -> ExitCode {
         Command::Replay { fixture, rule, dtype, out, seed, lr_schedule, check, inject } => {
             replay::run(&replay::Request { fixture, rule, dtype, seed, lr_schedule, out, check, inject })
         }
+        Command::Bench(args) => bench::run(&args),
     })
 }
 
