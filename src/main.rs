@@ -8,6 +8,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 mod bench;
+mod explain;
 mod fmt;
 mod repl;
 mod replay;
@@ -73,6 +74,29 @@ enum Command {
         #[arg(long)]
         plain: bool,
     },
+    /// Print what the compiler makes of a file (its experiments) or of a rule, stage by stage.
+    Explain {
+        /// The .opt file (its experiments; with --rule, its declarations are in scope).
+        file: Option<PathBuf>,
+        /// Explain this rule expression instead of the file's experiments.
+        #[arg(long)]
+        rule: Option<String>,
+        /// Parameter shapes for --rule, e.g. `--shape 8,6 --shape 6` (default 8,6).
+        #[arg(long = "shape", value_parser = parse_shape)]
+        shapes: Vec<Vec<usize>>,
+        /// The stage to print.
+        #[arg(long, value_enum, default_value = "fused")]
+        stage: explain::Stage,
+        /// Element type of the kernels.
+        #[arg(long, value_enum, default_value = "f32")]
+        dtype: run::Dtype,
+        /// The step whose schedule to show (the first step initializes state; later ones are steady).
+        #[arg(long, default_value_t = 2)]
+        step: u64,
+        /// One-line diagnostics.
+        #[arg(long)]
+        plain: bool,
+    },
     /// Format files canonically, in place.
     Fmt {
         /// The .opt files to format.
@@ -112,6 +136,9 @@ enum Command {
         /// per step. Fixtures whose tolerance says `inject extra.X` need it.
         #[arg(long)]
         inject: bool,
+        /// What runs the rule: the JIT executor (default) or the reference interpreter.
+        #[arg(long, value_enum, default_value = "jit")]
+        backend: replay::Backend,
     },
     /// Run a peer benchmark workload (W1 AdamW, W2 GaLore, W3 Muon, W4 MLP training, W5 latency)
     /// and print the peers' JSON lines (shared/peers/README.md).
@@ -127,8 +154,11 @@ fn main() -> ExitCode {
             run::run(&run::Request { file, sets, out, threads, dtype, resume, experiment, no_sweep, plain, progress })
         }
         Command::Repl { script } => repl::run(script),
-        Command::Replay { fixture, rule, dtype, out, seed, lr_schedule, check, inject } => {
-            replay::run(&replay::Request { fixture, rule, dtype, seed, lr_schedule, out, check, inject })
+        Command::Explain { file, rule, shapes, stage, dtype, step, plain } => {
+            explain::run(&explain::Request { file, rule, shapes, stage, dtype, step, plain })
+        }
+        Command::Replay { fixture, rule, dtype, out, seed, lr_schedule, check, inject, backend } => {
+            replay::run(&replay::Request { fixture, rule, dtype, seed, lr_schedule, out, check, inject, backend })
         }
         Command::Bench(args) => bench::run(&args),
     })
@@ -157,6 +187,14 @@ fn run_check(files: &[PathBuf], summary: bool, plain: bool) -> ExitCode {
 }
 
 /// `name=value` of `--set`.
+/// A shape written `8,6` (a scalar is the empty string).
+fn parse_shape(s: &str) -> Result<Vec<usize>, String> {
+    s.split(',')
+        .filter(|d| !d.trim().is_empty())
+        .map(|d| d.trim().parse::<usize>().map_err(|e| format!("`{d}`: {e}")))
+        .collect()
+}
+
 fn parse_set(s: &str) -> Result<(String, String), String> {
     match s.split_once('=') {
         Some((k, v)) if !k.trim().is_empty() && !v.trim().is_empty() => {

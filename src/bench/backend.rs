@@ -1,14 +1,13 @@
 //! The executor behind `--backend`, chosen in ONE place ([`Backend::rule`], [`Backend::graph`]),
-//! so the workloads never name the interpreter or the JIT. When the JIT executor
-//! (`optic_compiler::exec::{RuleExec, GraphExec}`, same API shape as the interpreter's) lands,
-//! the `Backend::Jit` arms become `Box::new(RuleExec::new(..))` / `Box::new(GraphExec::new(..))`
-//! and [`Elem`] gains its `exec::Lane` bound.
+//! so the workloads never name the interpreter or the JIT: the JIT executor
+//! (`optic_compiler::exec`, the default) or the reference interpreter.
 
+use optic_compiler::exec::{GraphExec, Lane, RuleExec};
 use optic_compiler::interp::{eval_nodes, ArrayD, Interp, Scalar};
 use optic_compiler::ir::{Graph, NodeId};
 
 /// The element types the bench runs in (f32, f64): whatever both executors accept.
-pub trait Elem: Scalar + Default + Send + Sync {}
+pub trait Elem: Lane + Default + Send + Sync {}
 
 impl Elem for f32 {}
 impl Elem for f64 {}
@@ -18,7 +17,7 @@ impl Elem for f64 {}
 pub enum Backend {
     /// The reference interpreter (`optic_compiler::interp`).
     Interp,
-    /// The Cranelift JIT executor (`optic_compiler::exec`), once it is available.
+    /// The executor: fused Cranelift kernels, library calls for the rest (`optic_compiler::exec`).
     Jit,
 }
 
@@ -48,7 +47,7 @@ impl Backend {
     pub fn rule<T: Elem + 'static>(self, graphs: Vec<Graph>, seed: u64) -> Result<Box<dyn RuleRunner<T>>, String> {
         match self {
             Backend::Interp => Ok(Box::new(InterpRule(Interp::new(graphs, seed)))),
-            Backend::Jit => Err(JIT_MISSING.into()),
+            Backend::Jit => Ok(Box::new(JitRule(RuleExec::new(graphs, seed)))),
         }
     }
 
@@ -56,12 +55,26 @@ impl Backend {
     pub fn graph<T: Elem + 'static>(self, graph: Graph, nodes: Vec<NodeId>) -> Result<Box<dyn GraphRunner<T>>, String> {
         match self {
             Backend::Interp => Ok(Box::new(InterpGraph { graph, nodes })),
-            Backend::Jit => Err(JIT_MISSING.into()),
+            Backend::Jit => Ok(Box::new(JitGraph(GraphExec::new(graph, nodes)))),
         }
     }
 }
 
-const JIT_MISSING: &str = "the JIT executor is not wired into `optic bench` yet; use --backend interp";
+struct JitRule<T: Lane>(RuleExec<T>);
+
+impl<T: Elem> RuleRunner<T> for JitRule<T> {
+    fn step_apply(&mut self, step: u64, params: &mut [ArrayD<T>], inputs: &[Vec<ArrayD<T>>]) -> Result<(), String> {
+        self.0.step_apply(step, params, inputs).map_err(|e| e.to_string())
+    }
+}
+
+struct JitGraph<T: Lane>(GraphExec<T>);
+
+impl<T: Elem> GraphRunner<T> for JitGraph<T> {
+    fn run(&mut self, step: u64, inputs: &[ArrayD<T>], seed: u64) -> Result<Vec<ArrayD<T>>, String> {
+        self.0.run(step, inputs, seed).map_err(|e| e.to_string())
+    }
+}
 
 struct InterpRule<T: Scalar>(Interp<T>);
 

@@ -76,7 +76,7 @@ pub struct Args {
     #[arg(long, value_enum, default_value_t = Dtype::F32)]
     pub dtype: Dtype,
     /// The executor.
-    #[arg(long, value_enum, default_value_t = Backend::Interp)]
+    #[arg(long, value_enum, default_value_t = Backend::Jit)]
     pub backend: Backend,
     /// W1-W3: another rule expression instead of the workload's (e.g. the stdlib `galore(...)`).
     #[arg(long, value_name = "EXPR")]
@@ -220,8 +220,9 @@ pub fn head(workload: &str, args: &Args, size: Value) -> Map<String, Value> {
     m.insert("size".into(), size);
     m.insert("backend".into(), args.backend.name().into());
     m.insert("dtype".into(), dtype_name(args.dtype).into());
-    // The interpreter runs on the calling thread (the peers pin 2).
-    m.insert("threads".into(), 1.into());
+    // The executor's kernels and faer's GEMM run on the rayon pool; the interpreter on one thread.
+    let threads = if args.backend == Backend::Jit { rayon::current_num_threads() } else { 1 };
+    m.insert("threads".into(), threads.into());
     m
 }
 
