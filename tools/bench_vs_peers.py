@@ -259,7 +259,7 @@ def main():
     ap.add_argument("--rounds", type=int, default=None, help="interleaved rounds (W4: runs; W5: processes)")
     ap.add_argument("--warmup", type=int, default=None)
     ap.add_argument("--gap-ms", type=float, default=20.0, help="pause between blocks (at least 20)")
-    ap.add_argument("--backend", default="interp", help="optic's executor: interp or jit")
+    ap.add_argument("--backend", default="jit", help="optic's executor: interp or jit")
     ap.add_argument("--dtype", default="f32")
     args = ap.parse_args()
     args.gap_ms = max(args.gap_ms, 20.0)
