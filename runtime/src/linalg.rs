@@ -9,9 +9,13 @@
 //! singular vectors are not normalized to a sign convention); callers compare invariants.
 
 use faer::linalg::solvers::Solve;
-use faer::{Accum, Mat, MatRef, Par, Side};
+use faer::{Mat, MatRef, Side};
 use ndarray::{Array1, Array2, ArrayView2};
 use std::fmt;
+
+mod gemm;
+
+pub use gemm::{gemm, gemm_with, PARALLEL_MIN_MNK};
 
 /// Element types the linear algebra runs in: f32 and f64.
 pub trait Real: faer::traits::RealField + num_traits::Float + Copy + fmt::Debug + Send + Sync + 'static {}
@@ -58,15 +62,14 @@ fn square<T: Real>(a: ArrayView2<T>, what: &str) -> Result<usize, LinalgError> {
     Ok(a.nrows())
 }
 
-/// Matrix product `a b` of an m×k and a k×n matrix, with faer's kernels.
+/// Matrix product `a b` of an m×k and a k×n matrix, with faer's kernels ([`gemm`]).
 pub fn matmul<T: Real>(a: ArrayView2<T>, b: ArrayView2<T>) -> Result<Array2<T>, LinalgError> {
     if a.ncols() != b.nrows() {
         return err(format!("matmul of {}x{} and {}x{}", a.nrows(), a.ncols(), b.nrows(), b.ncols()));
     }
-    let (fa, fb) = (to_faer(a), to_faer(b));
-    let mut out = Mat::<T>::zeros(a.nrows(), b.ncols());
-    faer::linalg::matmul::matmul(out.as_mut(), Accum::Replace, fa.as_ref(), fb.as_ref(), T::one(), Par::Seq);
-    Ok(from_faer(out.as_ref()))
+    let mut out = Array2::<T>::zeros((a.nrows(), b.ncols()));
+    gemm(out.view_mut(), a, b, T::one(), false);
+    Ok(out)
 }
 
 /// The three factors of a thin SVD: U (m×r), the singular values (r) and V^T (r×n).

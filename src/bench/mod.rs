@@ -104,10 +104,20 @@ pub struct Args {
 
 /// Runs `optic bench`: 0 on success, 1 when the workload fails, 2 for bad arguments.
 pub fn run(args: &Args) -> ExitCode {
-    let result = match args.dtype {
+    // The workload runs on a worker of the pool its kernels and GEMMs use, as `optic run` does:
+    // forking work from a worker wakes the others far sooner than from an outside thread.
+    let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let pool = match rayon::ThreadPoolBuilder::new().num_threads(threads).build() {
+        Ok(p) => p,
+        Err(e) => {
+            eprintln!("error: cannot start {threads} threads: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let result = pool.install(|| match args.dtype {
         Dtype::F32 => dispatch::<f32>(args),
         Dtype::F64 => dispatch::<f64>(args),
-    };
+    });
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(Failure::Usage(msg)) => {

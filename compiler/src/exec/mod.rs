@@ -11,6 +11,8 @@
 //! rule's kernel, and state slots are updated in place where nothing else reads their old value,
 //! so AdamW is one pass over parameter, gradient and moments.
 
+mod launch;
+mod library;
 mod program;
 
 pub use crate::interp::InterpError as ExecError;
@@ -275,10 +277,29 @@ fn run_group<T: Lane>(
             programs[k].set_group(id, total);
         }
     }
-    // Parameters are independent once group sums are known: many of them run across the pool
-    // (each on one thread), a few large ones one after the other with their kernels split.
+    // Parameters are independent once group sums are known. When each parameter's step is one
+    // kernel, all of them run as one parallel region; otherwise many parameters run across the
+    // pool (each on one thread), a few large ones one after the other with their kernels split.
+    let mut jobs = Vec::with_capacity(programs.len());
+    for (p, io) in programs.iter_mut().zip(ios.iter_mut()) {
+        match p.single_kernel_job(io)? {
+            Some(job) => jobs.push(job),
+            None => break,
+        }
+    }
+    if jobs.len() == programs.len() {
+        // SAFETY: each job writes its own parameter's buffers, state slots and parameter, checked
+        // and resolved by `single_kernel_job`; no job reads what another writes.
+        unsafe { launch::run(&jobs) };
+        drop(jobs);
+        for p in programs.iter_mut() {
+            p.single_kernel_ran();
+        }
+    } else {
+        drop(jobs);
+    }
     let elements: usize = programs.iter().map(|p| p.graph.shape(p.graph.output).iter().product::<usize>()).sum();
-    if programs.len() > 1 && elements >= program::PARALLEL_MIN && rayon::current_num_threads() > 1 {
+    if programs.len() > 1 && elements >= launch::PARALLEL_MIN && rayon::current_num_threads() > 1 {
         use rayon::prelude::*;
         programs.par_iter_mut().zip(ios.par_iter_mut()).try_for_each(|(p, io)| p.demand_roots(io))?;
     } else {

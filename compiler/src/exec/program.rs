@@ -5,16 +5,14 @@
 //! run-time scalar asks for its condition and then only for its taken side. Hyperparameter
 //! arithmetic runs first, in f64, and decides the selects whose condition it computes.
 
-use super::{ExecError, Lane};
-use crate::fuse::{self, Decided, Place, Schedule};
+use super::launch::{self, Job};
+use super::{library, ExecError, Lane};
+use crate::fuse::{self, Decided, LoadKind, Place, Schedule};
 use crate::interp::{single, Recorded};
 use crate::ir::{Graph, NodeId, Op};
 use crate::jit::{self, KernelFn};
-use ndarray::{ArrayD, IxDyn};
+use ndarray::{ArrayD, ArrayViewD, IxDyn};
 use std::collections::HashMap;
-
-/// Elements below which a kernel runs on the calling thread: waking a worker costs more.
-pub(super) const PARALLEL_MIN: usize = 1 << 16;
 
 /// Where a kernel store lands.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -32,6 +30,8 @@ struct Plan {
     sched: Schedule,
     kernels: Vec<KernelFn>,
     dest: Vec<Dest>,
+    /// Nodes computed by the library (reads of inputs, parameter and state aside).
+    library_calls: usize,
 }
 
 /// What one evaluation reads and writes besides the graph's own values.
@@ -83,9 +83,10 @@ pub(super) struct Program<T: Lane> {
     grouped: bool,
     plans: HashMap<Vec<bool>, Plan>,
     key: Vec<bool>,
-    /// Per node: the buffer of a kernel store (kept across steps), the result of a library call
-    /// (dropped after the step), a host scalar as a tensor, or a group sum.
+    /// Per node: the buffer of a kernel store or a host scalar as a tensor (kept across steps).
     bufs: Vec<Option<ArrayD<T>>>,
+    /// Per node: the results of a library call or a group sum, valid once the node is done this
+    /// step; kept across steps as the buffer the next step's call writes into.
     owned: Vec<Option<Vec<ArrayD<T>>>>,
     host: Vec<f64>,
     done: Vec<bool>,
@@ -148,7 +149,6 @@ impl<T: Lane> Program<T> {
             self.plans.insert(self.key.clone(), plan);
         }
         self.done.iter_mut().for_each(|d| *d = false);
-        self.owned.iter_mut().for_each(|o| *o = None);
         let kernels = self.plans[&self.key].kernels.len();
         self.kernel_done.clear();
         self.kernel_done.resize(kernels, false);
@@ -167,7 +167,7 @@ impl<T: Lane> Program<T> {
         // Per node, where its readers run (roots read from outside every kernel).
         let mut readers: Vec<Vec<Place>> = vec![Vec::new(); g.nodes.len()];
         for (id, node) in g.nodes.iter().enumerate() {
-            if matches!(sched.place[id], Place::Library | Place::Kernel(_)) {
+            if matches!(sched.place[id], Place::Library | Place::Kernel(_) | Place::View) {
                 for a in node.op.operands() {
                     readers[sched.resolve(a)].push(sched.place[id]);
                 }
@@ -194,7 +194,16 @@ impl<T: Lane> Program<T> {
                 dest[r] = Dest::Param;
             }
         }
-        Ok(Plan { sched, kernels, dest })
+        let library_calls = g
+            .nodes
+            .iter()
+            .enumerate()
+            .filter(|(id, n)| {
+                matches!(sched.place[*id], Place::Library | Place::View)
+                    && !matches!(n.op, Op::Input(_) | Op::Param | Op::State(_))
+            })
+            .count();
+        Ok(Plan { sched, kernels, dest, library_calls })
     }
 
     /// Sets a group node's value (the sum over the rule's parameters).
@@ -221,6 +230,7 @@ impl<T: Lane> Program<T> {
                 Dest::Param => io.param.get().ok_or_else(missing),
             },
             Place::Alias(_) => unreachable!("resolved"),
+            Place::View => Err(ExecError::new(id, "a transpose read in place has no value of its own")),
             Place::Library | Place::Unused => match self.graph.nodes[id].op {
                 Op::Input(k) => io
                     .inputs
@@ -230,6 +240,7 @@ impl<T: Lane> Program<T> {
                     io.param.get().ok_or_else(|| ExecError::new(id, "this graph reads a parameter and none is given"))
                 }
                 Op::State(k) => io.states.get(k).ok_or_else(|| ExecError::new(id, format!("no state slot {k}"))),
+                _ if !self.done[id] => Err(missing()),
                 _ => match &self.owned[id] {
                     Some(v) if v.len() == 1 => Ok(&v[0]),
                     Some(_) => Err(ExecError::new(id, "a node with several results used as a tensor")),
@@ -264,6 +275,7 @@ impl<T: Lane> Program<T> {
         let sched = &plan.sched;
         let deps: Vec<NodeId> = match sched.place[id] {
             Place::Host | Place::Alias(_) => Vec::new(),
+            Place::View => self.graph.nodes[id].op.operands().into_iter().map(|a| sched.resolve(a)).collect(),
             Place::Kernel(k) => sched.kernels[k].loads.iter().chain(&sched.kernels[k].scalars).copied().collect(),
             Place::Library | Place::Unused => match &self.graph.nodes[id].op {
                 Op::Group { arg, .. } if !self.grouped => vec![sched.resolve(*arg)],
@@ -302,9 +314,11 @@ impl<T: Lane> Program<T> {
             }
             Place::Kernel(k) => self.run_kernel(io, k)?,
             Place::Alias(_) => unreachable!("resolved"),
+            Place::View => self.done[id] = true,
             // An unused node runs only when asked directly (a group's argument).
             Place::Library | Place::Unused => {
-                let value = self.library(io, id)?;
+                let old = self.owned[id].take();
+                let value = self.library(io, id, old)?;
                 if let Some(v) = value {
                     self.owned[id] = Some(v);
                 }
@@ -314,8 +328,32 @@ impl<T: Lane> Program<T> {
         Ok(())
     }
 
-    /// A library node's results (None for nodes read from `io`).
-    fn library(&self, io: &Io<T>, id: NodeId) -> Result<Option<Vec<ArrayD<T>>>, ExecError> {
+    /// A node's operand as the library reads it: its value, or for a transpose left as a view,
+    /// its operand's value with the last two axes swapped.
+    fn view<'b>(&'b self, io: &'b Io<T>, a: NodeId) -> Result<ArrayViewD<'b, T>, ExecError> {
+        let sched = &self.plans[&self.key].sched;
+        let a = sched.resolve(a);
+        match (sched.place[a], &self.graph.nodes[a].op) {
+            (Place::View, Op::Transpose(x)) => {
+                let mut v = self.get(io, *x)?.view();
+                let nd = v.ndim();
+                v.swap_axes(nd - 2, nd - 1);
+                Ok(v)
+            }
+            _ => Ok(self.get(io, a)?.view()),
+        }
+    }
+
+    /// A library node's results (None for nodes read from `io`), written into `old` (its results
+    /// of the previous step) where a fast path can.
+    fn library(
+        &self,
+        io: &Io<T>,
+        id: NodeId,
+        old: Option<Vec<ArrayD<T>>>,
+    ) -> Result<Option<Vec<ArrayD<T>>>, ExecError> {
+        let old = old.and_then(|mut v| v.pop());
+        let at = |e: String| ExecError::new(id, e);
         let sched = &self.plans[&self.key].sched;
         let g = &self.graph;
         let node = &g.nodes[id];
@@ -351,6 +389,21 @@ impl<T: Lane> Program<T> {
                 let taken = self.get(io, if cv[IxDyn(&[])] != T::zero() { *a } else { *b })?;
                 single::compute_node(g, id, &[cv, taken, taken], io.step, io.seed)?
             }
+            Op::MatMul(a, b) => vec![library::matmul(old, self.view(io, *a)?, self.view(io, *b)?).map_err(at)?],
+            Op::Transpose(a) => {
+                let x = self.get(io, *a)?;
+                match library::transpose(old, x) {
+                    Some(v) => vec![v],
+                    None => single::compute_node(g, id, &[x], io.step, io.seed)?,
+                }
+            }
+            Op::Reduce { op, arg, axes, .. } => {
+                let x = self.get(io, *arg)?;
+                match library::reduce(old, *op, x, axes, &node.shape) {
+                    Some(v) => vec![v],
+                    None => single::compute_node(g, id, &[x], io.step, io.seed)?,
+                }
+            }
             op => {
                 let args = op.operands().into_iter().map(|a| self.get(io, a)).collect::<Result<Vec<_>, _>>()?;
                 let out = single::compute_node(g, id, &args, io.step, io.seed)?;
@@ -366,36 +419,54 @@ impl<T: Lane> Program<T> {
         }))
     }
 
-    /// Runs kernel `k`: gathers its pointers and scalars and loops over its elements, in chunks
-    /// on the worker pool when it is large.
+    /// Runs kernel `k`: gathers its pointers and scalars and loops over its elements, in shares
+    /// across the pool when it is large.
     fn run_kernel(&mut self, io: &mut Io<T>, k: usize) -> Result<(), ExecError> {
+        let job = self.prepare_kernel(io, k)?;
+        // SAFETY: `prepare_kernel` checked every load's length; stores are this kernel's own
+        // buffers, state slots or the parameter, which nothing else touches during the call.
+        unsafe { launch::run(std::slice::from_ref(&job)) };
+        self.kernel_ran(k);
+        Ok(())
+    }
+
+    /// The call of kernel `k` with its addresses resolved (stores given somewhere to land).
+    fn prepare_kernel(&mut self, io: &mut Io<T>, k: usize) -> Result<Job<T>, ExecError> {
+        let kernel = &self.plans[&self.key].sched.kernels[k];
+        let needs: Vec<NodeId> = kernel.loads.iter().chain(&kernel.scalars).copied().collect();
+        for n in needs {
+            self.demand(io, n)?;
+        }
         let plan = &self.plans[&self.key];
         let kernel = &plan.sched.kernels[k];
-        let f = plan.kernels[k];
-        // Make sure every store has somewhere to land.
         for &s in &kernel.stores {
             if plan.dest[s] == Dest::Buffer && self.bufs[s].as_ref().is_none_or(|b| b.shape() != self.graph.shape(s)) {
                 self.bufs[s] = Some(ArrayD::zeros(IxDyn(self.graph.shape(s))));
             }
         }
-        let mut contiguous: Vec<ArrayD<T>> = Vec::new();
+        let mut keep: Vec<ArrayD<T>> = Vec::new();
         let mut ptrs: Vec<*mut u8> = Vec::with_capacity(kernel.loads.len() + kernel.stores.len());
         let mut scalars: Vec<T> = Vec::with_capacity(kernel.scalars.len());
         for &s in &kernel.scalars {
-            scalars.push(self.get(io, s)?[IxDyn(&[])]);
+            let v = self.get(io, s)?;
+            let first = v.iter().next().filter(|_| v.len() == 1);
+            scalars.push(*first.ok_or_else(|| ExecError::new(s, format!("a scalar of shape {:?}", v.shape())))?);
         }
-        for &l in &kernel.loads {
+        for (&l, kind) in kernel.loads.iter().zip(&kernel.spec.loads) {
             let v = self.get(io, l)?;
-            if v.len() != kernel.len {
+            let want = match kind {
+                LoadKind::Full => kernel.len,
+                LoadKind::Row => kernel.period,
+                LoadKind::Col => kernel.len / kernel.period.max(1),
+            };
+            if v.len() != want {
                 return Err(ExecError::new(l, format!("a kernel over {} elements loads {}", kernel.len, v.len())));
             }
             match v.as_slice() {
                 Some(s) => ptrs.push(s.as_ptr() as *mut u8),
                 None => {
-                    contiguous.push(v.as_standard_layout().into_owned());
-                    ptrs.push(
-                        contiguous.last().and_then(|c| c.as_slice()).expect("standard layout").as_ptr() as *mut u8
-                    );
+                    keep.push(v.as_standard_layout().into_owned());
+                    ptrs.push(keep.last().and_then(|c| c.as_slice()).expect("standard layout").as_ptr() as *mut u8);
                 }
             }
         }
@@ -408,12 +479,32 @@ impl<T: Lane> Program<T> {
             let slice = slice.ok_or_else(|| ExecError::new(s, "a kernel store into a non-contiguous tensor"))?;
             ptrs.push(slice.as_mut_ptr() as *mut u8);
         }
-        launch(f, &ptrs, &scalars, kernel.len);
-        for &s in &kernel.stores {
+        let units = kernel.len.checked_div(kernel.period).unwrap_or(kernel.len);
+        Ok(Job { f: plan.kernels[k], ptrs, scalars, units, period: kernel.period, keep })
+    }
+
+    /// Marks kernel `k`'s stores computed.
+    fn kernel_ran(&mut self, k: usize) {
+        for &s in &self.plans[&self.key].sched.kernels[k].stores {
             self.done[s] = true;
         }
         self.kernel_done[k] = true;
-        Ok(())
+    }
+
+    /// When this step is one kernel and nothing else (besides host scalars and reads of inputs,
+    /// parameter and state), its call, to be run with other parameters' calls: see
+    /// [`Program::single_kernel_ran`].
+    pub fn single_kernel_job(&mut self, io: &mut Io<T>) -> Result<Option<Job<T>>, ExecError> {
+        let plan = &self.plans[&self.key];
+        if plan.sched.kernels.len() != 1 || plan.library_calls > 0 {
+            return Ok(None);
+        }
+        self.prepare_kernel(io, 0).map(Some)
+    }
+
+    /// Records that the job of [`Program::single_kernel_job`] ran.
+    pub fn single_kernel_ran(&mut self) {
+        self.kernel_ran(0);
     }
 
     /// Commits the state writes that no kernel did in place, and the new parameter, reading
@@ -459,32 +550,4 @@ impl<T: Lane> Program<T> {
     pub fn schedule(&self) -> Option<&Schedule> {
         self.plans.get(&self.key).map(|p| &p.sched)
     }
-}
-
-/// Raw pointers handed to worker threads: each chunk touches only its own element range.
-struct Shared(*const *mut u8, *const u8);
-unsafe impl Send for Shared {}
-unsafe impl Sync for Shared {}
-
-/// Calls `f` over `0..len`, split into chunks across the pool when large enough.
-fn launch<T>(f: KernelFn, ptrs: &[*mut u8], scalars: &[T], len: usize) {
-    let shared = Shared(ptrs.as_ptr(), scalars.as_ptr() as *const u8);
-    let threads = rayon::current_num_threads();
-    if len < PARALLEL_MIN || threads < 2 {
-        // SAFETY: every pointer addresses `len` elements (checked by the caller) and the kernel
-        // was compiled for exactly these loads, stores and scalars.
-        unsafe { f(shared.0, shared.1, 0, len) };
-        return;
-    }
-    // Chunks of whole cache lines, one per thread.
-    let chunk = len.div_ceil(threads).div_ceil(16) * 16;
-    let shared = &shared;
-    rayon::scope(|s| {
-        for start in (0..len).step_by(chunk) {
-            let end = (start + chunk).min(len);
-            // SAFETY: as above; chunks are disjoint element ranges and an element's stores
-            // depend only on the same element's loads.
-            s.spawn(move |_| unsafe { f(shared.0, shared.1, start, end) });
-        }
-    });
 }

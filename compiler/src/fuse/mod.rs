@@ -5,8 +5,11 @@
 //! select whose condition is known before the step runs).
 //!
 //! A kernel is a connected set of elementwise nodes (unary, binary, tensor select, fills and
-//! scalar broadcasts) over tensors of one element count whose operands are either tensors of that
-//! count (loaded) or scalars (passed by value). Two elementwise nodes join the same kernel when an
+//! broadcasts) over tensors of one element count whose operands are tensors of that count
+//! (loaded), single values (passed by value), or NumPy broadcasts that repeat along rows of a
+//! fixed length, the kernel's *period*: a trailing block read again for every row (a bias `[k]`
+//! against `[batch, k]`) or one value per row (`[batch, 1]` against `[batch, k]`). A kernel has at
+//! most one period, so it runs as rows of equal length. Two elementwise nodes join the same kernel when an
 //! edge links them and they sit at the same *library depth*, the number of library calls on the
 //! longest path above them: a path that leaves a kernel through a library call and comes back
 //! always lands at a greater depth, so kernels never form cycles with the calls between them.
@@ -19,7 +22,7 @@ mod print;
 mod spec;
 
 pub use print::print_schedule;
-pub use spec::{KOp, KernelSpec};
+pub use spec::{KOp, KernelSpec, LoadKind};
 
 use crate::ir::{Graph, NodeId, Op};
 
@@ -32,6 +35,9 @@ pub enum Place {
     Kernel(usize),
     /// Computed by the library (the interpreter's operation for this node).
     Library,
+    /// Never materialized: a transpose that every reader (matrix products) reads in place, as a
+    /// view of its operand with the last two axes swapped.
+    View,
     /// The same value as another node (a select whose condition was known before the step).
     Alias(NodeId),
     /// Not needed by this step (the untaken side of a select the host decided).
@@ -43,6 +49,8 @@ pub enum Place {
 pub struct Kernel {
     /// Elements per tensor it loops over.
     pub len: usize,
+    /// The row length its broadcast loads repeat over (0 when it has none).
+    pub period: usize,
     /// The graph nodes it computes, in topological order.
     pub body: Vec<NodeId>,
     /// Tensors of `len` elements it reads (resolved graph nodes computed outside).
@@ -90,6 +98,7 @@ impl Schedule {
                         }
                     }
                 }
+                Place::View => node.op.operands().into_iter().for_each(|a| n[self.resolve(a)] += 1),
                 Place::Host | Place::Alias(_) | Place::Unused => {}
             }
         }
@@ -145,8 +154,11 @@ pub fn fuse(g: &Graph, hyper: &[bool], decided: &Decided, roots: &[NodeId]) -> S
             depth[id] = depth[id].max(depth[a] + hop);
         }
     }
-    // Union elementwise nodes linked by an edge at equal depth, length and lazy label.
+    // Union elementwise nodes linked by an edge at equal depth, length and lazy label, as long as
+    // their broadcasts agree on one period.
     let mut parent: Vec<usize> = (0..count).collect();
+    let mut period: Vec<usize> =
+        (0..count).map(|id| if elementwise[id] { node_period(g, id, &sched) } else { 0 }).collect();
     fn find(p: &mut [usize], mut x: usize) -> usize {
         while p[x] != x {
             p[x] = p[p[x]];
@@ -160,7 +172,11 @@ pub fn fuse(g: &Graph, hyper: &[bool], decided: &Decided, roots: &[NodeId]) -> S
             let a = sched.resolve(a);
             if elementwise[a] && depth[a] == depth[id] && numel(a) == numel(id) && labels[a] == labels[id] {
                 let (ra, rb) = (find(&mut parent, a), find(&mut parent, id));
-                parent[ra] = rb;
+                let (pa, pb) = (period[ra], period[rb]);
+                if ra != rb && (pa == 0 || pb == 0 || pa == pb) {
+                    parent[ra] = rb;
+                    period[rb] = pa.max(pb);
+                }
             }
         }
     }
@@ -169,12 +185,16 @@ pub fn fuse(g: &Graph, hyper: &[bool], decided: &Decided, roots: &[NodeId]) -> S
             *place = Place::Unused;
         }
     }
+    for id in transposes_read_in_place(g, &sched) {
+        sched.place[id] = Place::View;
+    }
     let mut kernel_of_root: Vec<Option<usize>> = vec![None; count];
     for id in (0..count).filter(|&id| elementwise[id]) {
         let r = find(&mut parent, id);
         let k = *kernel_of_root[r].get_or_insert_with(|| {
             sched.kernels.push(Kernel {
                 len: numel(id),
+                period: period[r],
                 body: Vec::new(),
                 loads: Vec::new(),
                 scalars: Vec::new(),
@@ -197,6 +217,28 @@ pub fn fuse(g: &Graph, hyper: &[bool], decided: &Decided, roots: &[NodeId]) -> S
     sched
 }
 
+/// Transposes whose every reader is a matrix product (which reads any strides) and that no root
+/// needs as a value.
+fn transposes_read_in_place(g: &Graph, sched: &Schedule) -> Vec<NodeId> {
+    let mut readers: Vec<Vec<NodeId>> = vec![Vec::new(); g.nodes.len()];
+    for (id, node) in g.nodes.iter().enumerate() {
+        if !matches!(sched.place[id], Place::Unused | Place::Alias(_)) {
+            node.op.operands().into_iter().for_each(|a| readers[sched.resolve(a)].push(id));
+        }
+    }
+    (0..g.nodes.len())
+        .filter(|&id| {
+            matches!(g.nodes[id].op, Op::Transpose(_))
+                && sched.place[id] == Place::Library
+                && !sched.roots.contains(&id)
+                && !readers[id].is_empty()
+                && readers[id]
+                    .iter()
+                    .all(|&r| matches!(g.nodes[r].op, Op::MatMul(..)) && sched.place[r] == Place::Library)
+        })
+        .collect()
+}
+
 /// The nodes some root may need (through either side of a run-time select); the others are
 /// never computed and get no kernel.
 fn live_nodes(g: &Graph, sched: &Schedule) -> Vec<bool> {
@@ -210,26 +252,86 @@ fn live_nodes(g: &Graph, sched: &Schedule) -> Vec<bool> {
     live
 }
 
-/// Whether node `id` can live in a loop kernel: an elementwise function whose operands are
-/// tensors of its own shape or scalars. A select on a scalar condition known only at run time
-/// stays a library call, so that only its taken side runs.
-fn is_elementwise(g: &Graph, id: NodeId, sched: &Schedule) -> bool {
+/// How a kernel reads an operand of a node of shape `shape`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Operand {
+    /// One value for every element (a scalar or any single-element tensor).
+    Single,
+    /// Element for element.
+    Full,
+    /// A trailing block of `period` elements, read again for every row.
+    Row(usize),
+    /// One value per row of `period` elements.
+    Col(usize),
+}
+
+/// How an operand of shape `arg` broadcasts (NumPy's rules) to `shape` in a kernel, if it can.
+pub fn operand_kind(arg: &[usize], shape: &[usize]) -> Option<Operand> {
+    let numel = |s: &[usize]| s.iter().product::<usize>();
+    if numel(arg) == 1 {
+        return Some(Operand::Single);
+    }
+    if arg.len() > shape.len() {
+        return None;
+    }
+    let padded: Vec<usize> = std::iter::repeat_n(1, shape.len() - arg.len()).chain(arg.iter().copied()).collect();
+    let ones = |s: &[usize]| s.iter().all(|&d| d == 1);
+    if padded == shape {
+        return Some(Operand::Full);
+    }
+    // A trailing block repeated over leading axes, or leading axes repeated along trailing ones.
+    let n = shape.len();
+    if let Some(j) = (1..n).find(|&j| ones(&padded[..j]) && padded[j..] == shape[j..]) {
+        return Some(Operand::Row(numel(&shape[j..])));
+    }
+    if let Some(j) = (1..n).find(|&j| padded[..j] == shape[..j] && ones(&padded[j..])) {
+        return Some(Operand::Col(numel(&shape[j..])));
+    }
+    None
+}
+
+/// The operand kinds of an elementwise node (its operands in [`Op::operands`] order), or None
+/// when it cannot live in a loop kernel.
+fn operand_kinds(g: &Graph, id: NodeId, sched: &Schedule) -> Option<Vec<Operand>> {
     let node = &g.nodes[id];
     if node.shape.is_empty() || node.shape.contains(&0) {
-        return false;
+        return None;
     }
-    let fits = |a: &NodeId| {
-        let s = g.shape(sched.resolve(*a));
-        s.is_empty() || s == node.shape.as_slice()
-    };
+    let kind = |a: &NodeId| operand_kind(g.shape(sched.resolve(*a)), &node.shape);
     match &node.op {
-        Op::Fill(_) => true,
-        Op::Unary(_, a) => fits(a),
-        Op::Binary(_, a, b) => fits(a) && fits(b),
-        Op::Select(c, a, b) => !g.shape(sched.resolve(*c)).is_empty() && fits(c) && fits(a) && fits(b),
-        Op::Expand(a) => g.shape(sched.resolve(*a)).is_empty(),
-        _ => false,
+        Op::Fill(_) => Some(Vec::new()),
+        Op::Unary(_, a) | Op::Expand(a) => Some(vec![kind(a)?]),
+        Op::Binary(_, a, b) => Some(vec![kind(a)?, kind(b)?]),
+        // A select on a scalar condition known only at run time stays a library call, so that
+        // only its taken side runs.
+        Op::Select(c, a, b) if !g.shape(sched.resolve(*c)).is_empty() => Some(vec![kind(c)?, kind(a)?, kind(b)?]),
+        _ => None,
     }
+}
+
+/// Whether node `id` can live in a loop kernel: an elementwise function whose operands are
+/// tensors of its own element count, single values, or broadcasts of one period.
+fn is_elementwise(g: &Graph, id: NodeId, sched: &Schedule) -> bool {
+    operand_kinds(g, id, sched).is_some_and(|kinds| {
+        let mut periods = kinds.iter().filter_map(|k| match k {
+            Operand::Row(p) | Operand::Col(p) => Some(*p),
+            _ => None,
+        });
+        let first = periods.next();
+        periods.all(|p| Some(p) == first)
+    })
+}
+
+/// The period of an elementwise node's broadcast operands (0 when it has none).
+fn node_period(g: &Graph, id: NodeId, sched: &Schedule) -> usize {
+    operand_kinds(g, id, sched)
+        .into_iter()
+        .flatten()
+        .find_map(|k| match k {
+            Operand::Row(p) | Operand::Col(p) => Some(p),
+            _ => None,
+        })
+        .unwrap_or(0)
 }
 
 /// Per node, the lazy branch it belongs to: `None` for nodes every step needs, `Some((select,

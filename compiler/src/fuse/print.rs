@@ -13,6 +13,7 @@ pub fn print_schedule(g: &Graph, sched: &Schedule, elem_size: usize) -> String {
             Place::Host => "host".to_string(),
             Place::Kernel(k) => format!("k{k}"),
             Place::Library => "library".to_string(),
+            Place::View => "view".to_string(),
             Place::Alias(t) => format!("= %{t}"),
             Place::Unused => "unused".to_string(),
         };

@@ -25,6 +25,7 @@ use ndarray::IxDyn;
 use std::fmt;
 
 pub use ndarray::ArrayD;
+pub use ops::{matmul_into, matmul_shape};
 pub use recorded::Recorded;
 
 /// Element types the interpreter runs in (f32 and f64). Every tensor operation computes in this

@@ -7,7 +7,7 @@
 
 use super::Scalar;
 use crate::ir::{Binary, Reduce, Unary};
-use ndarray::{Array2, Array3, ArrayD, ArrayViewD, Axis, IxDyn, Slice, Zip};
+use ndarray::{Array2, ArrayD, ArrayViewD, ArrayViewMutD, Axis, IxDyn, Slice, Zip};
 
 /// A result or what went wrong.
 pub(super) type Res<T> = Result<T, String>;
@@ -45,7 +45,12 @@ fn bool_<T: Scalar>(b: bool) -> T {
 
 /// An elementwise function of one operand.
 pub(super) fn unary<T: Scalar>(u: Unary, a: &ArrayD<T>) -> ArrayD<T> {
-    let f = |x: T| -> T {
+    a.mapv(|x| unary_scalar(u, x))
+}
+
+/// An elementwise function of one operand on one value.
+pub(super) fn unary_scalar<T: Scalar>(u: Unary, x: T) -> T {
+    {
         match u {
             Unary::Neg => -x,
             Unary::Abs => x.abs(),
@@ -72,8 +77,7 @@ pub(super) fn unary<T: Scalar>(u: Unary, a: &ArrayD<T>) -> ArrayD<T> {
             Unary::Round => x.round(),
             Unary::Not => bool_(x == T::zero()),
         }
-    };
-    a.mapv(f)
+    }
 }
 
 /// NaN-propagating maximum (torch.maximum).
@@ -101,8 +105,13 @@ fn min<T: Scalar>(x: T, y: T) -> T {
 /// An elementwise function of two operands broadcast to their common shape.
 pub(super) fn binary<T: Scalar>(b: Binary, x: &ArrayD<T>, y: &ArrayD<T>) -> Res<ArrayD<T>> {
     let shape = broadcast_shape(x.shape(), y.shape())?;
+    Ok(Zip::from(&view_as(x, &shape)?).and(&view_as(y, &shape)?).map_collect(|&p, &q| binary_scalar(b, p, q)))
+}
+
+/// An elementwise function of two operands on one pair of values.
+pub(super) fn binary_scalar<T: Scalar>(b: Binary, p: T, q: T) -> T {
     let nz = |v: T| v != T::zero();
-    let f = |p: T, q: T| -> T {
+    {
         match b {
             Binary::Add => p + q,
             Binary::Sub => p - q,
@@ -123,8 +132,7 @@ pub(super) fn binary<T: Scalar>(b: Binary, x: &ArrayD<T>, y: &ArrayD<T>) -> Res<
             Binary::And => bool_(nz(p) && nz(q)),
             Binary::Or => bool_(nz(p) || nz(q)),
         }
-    };
-    Ok(Zip::from(&view_as(x, &shape)?).and(&view_as(y, &shape)?).map_collect(|&p, &q| f(p, q)))
+    }
 }
 
 /// Elementwise `c ? a : b` (nonzero is true), all three broadcast.
@@ -194,43 +202,92 @@ fn fold<T: Scalar>(op: Reduce, lane: &[T]) -> Res<T> {
     })
 }
 
-/// Matrix product with NumPy's rules: a 1-D left operand is a row (the axis is removed after),
-/// a 1-D right operand a column (likewise), and leading batch axes broadcast.
-pub(super) fn matmul<T: Scalar>(a: &ArrayD<T>, b: &ArrayD<T>) -> Res<ArrayD<T>> {
-    if a.ndim() == 0 || b.ndim() == 0 {
-        return Err(format!("matmul of shapes {:?} and {:?}: operands must have an axis", a.shape(), b.shape()));
+/// The shape of `a @ b` under NumPy's rules (1-D operands, broadcast batch axes).
+pub fn matmul_shape(a: &[usize], b: &[usize]) -> Res<Vec<usize>> {
+    if a.is_empty() || b.is_empty() {
+        return Err(format!("matmul of shapes {a:?} and {b:?}: operands must have an axis"));
     }
-    let (a1, b1) = (a.ndim() == 1, b.ndim() == 1);
-    let av = if a1 { a.view().insert_axis(Axis(0)) } else { a.view() };
-    let bv = if b1 { b.view().insert_axis(Axis(1)) } else { b.view() };
-    let (sa, sb) = (av.shape(), bv.shape());
-    let (m, k) = (sa[sa.len() - 2], sa[sa.len() - 1]);
-    let (k2, n) = (sb[sb.len() - 2], sb[sb.len() - 1]);
+    let (m, k) = if a.len() == 1 { (1, a[0]) } else { (a[a.len() - 2], a[a.len() - 1]) };
+    let (k2, n) = if b.len() == 1 { (b[0], 1) } else { (b[b.len() - 2], b[b.len() - 1]) };
     if k != k2 {
-        return Err(format!("matmul of shapes {:?} and {:?}: inner sizes {k} and {k2} differ", a.shape(), b.shape()));
+        return Err(format!("matmul of shapes {a:?} and {b:?}: inner sizes {k} and {k2} differ"));
     }
-    let batch = broadcast_shape(&sa[..sa.len() - 2], &sb[..sb.len() - 2])?;
-    let nb: usize = batch.iter().product();
-    let full = |s: &[usize], x: usize, y: usize| -> Vec<usize> { s.iter().copied().chain([x, y]).collect() };
-    // Copy each side into a [batch, rows, cols] block, then one 2-D product per batch index.
-    let to3 = |v: ndarray::ArrayViewD<T>, r: usize, c: usize| -> Res<Array3<T>> {
-        let v = v.broadcast(IxDyn(&full(&batch, r, c))).ok_or("matmul batch axes do not broadcast")?;
-        Array3::from_shape_vec((nb, r, c), v.iter().copied().collect()).map_err(|e| e.to_string())
-    };
-    let (a3, b3) = (to3(av, m, k)?, to3(bv, k, n)?);
-    let mut out = Vec::with_capacity(nb * m * n);
-    for i in 0..nb {
-        let p: Array2<T> = a3.index_axis(Axis(0), i).dot(&b3.index_axis(Axis(0), i));
-        out.extend(p.iter().copied());
-    }
-    let mut shape = batch;
-    if !a1 {
+    let batch = |s: &[usize]| s[..s.len().saturating_sub(2)].to_vec();
+    let mut shape = broadcast_shape(&batch(a), &batch(b))?;
+    if a.len() > 1 {
         shape.push(m);
     }
-    if !b1 {
+    if b.len() > 1 {
         shape.push(n);
     }
-    from_vec(&shape, out)
+    Ok(shape)
+}
+
+/// `a @ b` (NumPy's rules) through the runtime's strided GEMM: operands are read in place
+/// whatever their strides (a transposed view costs nothing).
+pub(super) fn matmul<T: Scalar>(a: &ArrayD<T>, b: &ArrayD<T>) -> Res<ArrayD<T>> {
+    let mut out = ArrayD::zeros(IxDyn(&matmul_shape(a.shape(), b.shape())?));
+    matmul_into(out.view_mut(), a.view(), b.view(), T::one(), false)?;
+    Ok(out)
+}
+
+/// `out = alpha (a @ b)`, or `out += alpha (a @ b)` when `accumulate`, for `out` of
+/// [`matmul_shape`]'s shape; one GEMM per batch index.
+pub fn matmul_into<T: Scalar>(
+    out: ArrayViewMutD<T>,
+    a: ArrayViewD<T>,
+    b: ArrayViewD<T>,
+    alpha: T,
+    accumulate: bool,
+) -> Res<()> {
+    let shape = matmul_shape(a.shape(), b.shape())?;
+    if out.shape() != shape.as_slice() {
+        return Err(format!("matmul of {:?} and {:?} into {:?}", a.shape(), b.shape(), out.shape()));
+    }
+    let (a1, b1) = (a.ndim() == 1, b.ndim() == 1);
+    let a = if a1 { a.insert_axis(Axis(0)) } else { a };
+    let b = if b1 { b.insert_axis(Axis(1)) } else { b };
+    let mut out = if a1 {
+        let at = out.ndim() - usize::from(!b1);
+        out.insert_axis(Axis(at))
+    } else {
+        out
+    };
+    if b1 {
+        let last = out.ndim();
+        out = out.insert_axis(Axis(last));
+    }
+    let nd = out.ndim();
+    let batch = &out.shape()[..nd - 2].to_vec();
+    let with = |v: &ArrayViewD<'_, T>| -> Res<Vec<usize>> {
+        Ok(batch.iter().copied().chain(v.shape()[v.ndim() - 2..].iter().copied()).collect())
+    };
+    let a = a.broadcast(IxDyn(&with(&a)?)).ok_or("matmul batch axes do not broadcast")?;
+    let b = b.broadcast(IxDyn(&with(&b)?)).ok_or("matmul batch axes do not broadcast")?;
+    let count: usize = batch.iter().product();
+    for i in 0..count {
+        // Batch index i in row-major order, taken axis by axis from the front.
+        let (mut av, mut bv, mut ov) = (a.view(), b.view(), out.view_mut());
+        let mut rest = i;
+        for (axis, &len) in batch.iter().enumerate() {
+            let stride: usize = batch[axis + 1..].iter().product();
+            let j = rest / stride;
+            rest %= stride;
+            debug_assert!(j < len);
+            av = av.index_axis_move(Axis(0), j);
+            bv = bv.index_axis_move(Axis(0), j);
+            ov = ov.index_axis_move(Axis(0), j);
+        }
+        let to2 = |e: ndarray::ShapeError| e.to_string();
+        optic_runtime::linalg::gemm(
+            ov.into_dimensionality().map_err(to2)?,
+            av.into_dimensionality().map_err(to2)?,
+            bv.into_dimensionality().map_err(to2)?,
+            alpha,
+            accumulate,
+        );
+    }
+    Ok(())
 }
 
 /// Swaps the last two axes.

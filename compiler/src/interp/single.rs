@@ -22,13 +22,11 @@ pub fn host_scalar(
     value: impl Fn(NodeId) -> Option<f64>,
 ) -> Result<f64, InterpError> {
     let x = |a: NodeId| value(a).ok_or_else(|| InterpError::new(id, "operand not computed"));
-    let s = |a: NodeId| x(a).map(|v| ArrayD::from_elem(IxDyn(&[]), v));
-    let scalar = |t: ArrayD<f64>| t[IxDyn(&[])];
     Ok(match &g.nodes[id].op {
         Op::Const(c) => *c,
         Op::Step => step as f64,
-        Op::Unary(u, a) => scalar(ops::unary(*u, &s(*a)?)),
-        Op::Binary(b, p, q) => scalar(ops::binary(*b, &s(*p)?, &s(*q)?).map_err(|e| InterpError::new(id, e))?),
+        Op::Unary(u, a) => ops::unary_scalar(*u, x(*a)?),
+        Op::Binary(b, p, q) => ops::binary_scalar(*b, x(*p)?, x(*q)?),
         Op::Select(c, a, b) => x(if x(*c)? != 0.0 { *a } else { *b })?,
         _ => return Err(InterpError::new(id, "not hyperparameter arithmetic")),
     })

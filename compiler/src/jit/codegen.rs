@@ -3,7 +3,7 @@
 //! bit select), and `select` tests `c != 0`, which is true for NaN as in the interpreter.
 
 use super::{math, Elem, KernelFn};
-use crate::fuse::{KOp, KernelSpec};
+use crate::fuse::{KOp, KernelSpec, LoadKind};
 use crate::ir::{Binary, Unary};
 use cranelift_codegen::ir::condcodes::{FloatCC, IntCC};
 use cranelift_codegen::ir::{
@@ -40,13 +40,23 @@ pub(super) fn clif(module: &JITModule, spec: &KernelSpec, elem: Elem) -> Result<
 
 fn signature(ptr: Type) -> cranelift_codegen::ir::Signature {
     let mut sig = cranelift_codegen::ir::Signature::new(CallConv::SystemV);
-    for _ in 0..4 {
+    for _ in 0..5 {
         sig.params.push(AbiParam::new(ptr));
     }
     sig
 }
 
-/// Emits the kernel: entry (base pointers, scalars), vector loop, scalar tail loop.
+/// Where the body reads its loads: the element offset (bytes) of full loads and stores, the
+/// offset within the row of row loads, and the values of per-row loads (for this row).
+struct At<'a> {
+    element: Value,
+    in_row: Value,
+    per_row: &'a [Option<Value>],
+}
+
+/// Emits the kernel: entry (base pointers, scalars), then either one loop over elements
+/// `start..end`, or, when it has broadcast loads, rows `start..end` of `period` elements, each a
+/// vector loop with a scalar tail.
 fn build(func: &mut Function, spec: &KernelSpec, elem: Elem, config: TargetFrontendConfig) {
     func.name = UserFuncName::default();
     let (scalar_ty, vector_ty, lanes) = match elem {
@@ -60,64 +70,142 @@ fn build(func: &mut Function, spec: &KernelSpec, elem: Elem, config: TargetFront
     b.append_block_params_for_function_params(entry);
     b.switch_to_block(entry);
     let params = b.block_params(entry).to_vec();
-    let (ptrs, scalars, start, end) = (params[0], params[1], params[2], params[3]);
+    let (ptrs, scalars, start, end, period) = (params[0], params[1], params[2], params[3], params[4]);
     let mem = MemFlagsData::new().with_notrap();
-    let n_ptrs = spec.loads as usize + spec.stores.len();
+    let n_ptrs = spec.loads.len() + spec.stores.len();
     let bases: Vec<Value> = (0..n_ptrs).map(|k| b.ins().load(types::I64, mem, ptrs, (8 * k) as i32)).collect();
     let scalar_args: Vec<Value> =
         (0..spec.scalars as usize).map(|k| b.ins().load(scalar_ty, mem, scalars, (size as usize * k) as i32)).collect();
     let vector_args: Vec<Value> = scalar_args.iter().map(|&s| b.ins().splat(vector_ty, s)).collect();
-    // Vector loop over whole vectors, then the scalar tail.
-    let span = b.ins().isub(end, start);
-    let whole = b.ins().band_imm_s(span, -lanes);
-    let vec_end = b.ins().iadd(start, whole);
-    let (vhead, vbody, shead, sbody, exit) =
-        (b.create_block(), b.create_block(), b.create_block(), b.create_block(), b.create_block());
-    let i_v = b.append_block_param(vhead, types::I64);
-    let i_s = b.append_block_param(shead, types::I64);
-    b.ins().jump(vhead, &[BlockArg::Value(start)]);
-
-    b.switch_to_block(vhead);
-    let more = b.ins().icmp(IntCC::SignedLessThan, i_v, vec_end);
-    b.ins().brif(more, vbody, &[], shead, &[BlockArg::Value(i_v)]);
-    b.switch_to_block(vbody);
-    let offset = b.ins().imul_imm_s(i_v, size);
-    body(&mut b, spec, vector_ty, &bases, &vector_args, offset, mem);
-    let next = b.ins().iadd_imm_s(i_v, lanes);
-    b.ins().jump(vhead, &[BlockArg::Value(next)]);
-
-    b.switch_to_block(shead);
-    let more = b.ins().icmp(IntCC::SignedLessThan, i_s, end);
-    b.ins().brif(more, sbody, &[], exit, &[]);
-    b.switch_to_block(sbody);
-    let offset = b.ins().imul_imm_s(i_s, size);
-    body(&mut b, spec, scalar_ty, &bases, &scalar_args, offset, mem);
-    let next = b.ins().iadd_imm_s(i_s, 1);
-    b.ins().jump(shead, &[BlockArg::Value(next)]);
-
+    let exit = b.create_block();
+    let rows = spec.loads.iter().any(|k| *k != LoadKind::Full);
+    if !rows {
+        let zero = b.ins().iconst(types::I64, 0);
+        let none = vec![None; spec.loads.len()];
+        let ctx = Loop { spec, scalar_ty, vector_ty, lanes, size, bases: &bases, mem };
+        ctx.elements(&mut b, (start, end), zero, &none, (&vector_args, &scalar_args), exit);
+        b.switch_to_block(exit);
+        b.ins().return_(&[]);
+        b.seal_all_blocks();
+        b.finalize(config);
+        return;
+    }
+    // Rows: r in start..end, each of `period` elements at element r * period.
+    let (rhead, rbody) = (b.create_block(), b.create_block());
+    let r = b.append_block_param(rhead, types::I64);
+    b.ins().jump(rhead, &[BlockArg::Value(start)]);
+    b.switch_to_block(rhead);
+    let more = b.ins().icmp(IntCC::SignedLessThan, r, end);
+    b.ins().brif(more, rbody, &[], exit, &[]);
+    b.switch_to_block(rbody);
+    let row_start = b.ins().imul(r, period);
+    let row_end = b.ins().iadd(row_start, period);
+    // Per-row loads: one value for the whole row, read once.
+    let row_offset = b.ins().imul_imm_s(r, size);
+    let per_row: Vec<Option<Value>> = spec
+        .loads
+        .iter()
+        .enumerate()
+        .map(|(k, kind)| {
+            (*kind == LoadKind::Col).then(|| {
+                let addr = b.ins().iadd(bases[k], row_offset);
+                b.ins().load(scalar_ty, mem, addr, 0)
+            })
+        })
+        .collect();
+    let next_row = b.create_block();
+    let ctx = Loop { spec, scalar_ty, vector_ty, lanes, size, bases: &bases, mem };
+    ctx.elements(&mut b, (row_start, row_end), row_start, &per_row, (&vector_args, &scalar_args), next_row);
+    b.switch_to_block(next_row);
+    let r1 = b.ins().iadd_imm_s(r, 1);
+    b.ins().jump(rhead, &[BlockArg::Value(r1)]);
     b.switch_to_block(exit);
     b.ins().return_(&[]);
     b.seal_all_blocks();
     b.finalize(config);
 }
 
-/// Emits one element (or one vector) of the body: loads, values, stores at byte `offset`.
+/// What every loop of a kernel shares.
+struct Loop<'a> {
+    spec: &'a KernelSpec,
+    scalar_ty: Type,
+    vector_ty: Type,
+    lanes: i64,
+    size: i64,
+    bases: &'a [Value],
+    mem: MemFlagsData,
+}
+
+impl Loop<'_> {
+    /// Emits elements `from..to` (a vector loop, then a scalar tail), with row loads indexed
+    /// from `row_start`; continues at `after`.
+    fn elements(
+        &self,
+        b: &mut FunctionBuilder,
+        (from, to): (Value, Value),
+        row_start: Value,
+        per_row: &[Option<Value>],
+        (vector_args, scalar_args): (&[Value], &[Value]),
+        after: cranelift_codegen::ir::Block,
+    ) {
+        let span = b.ins().isub(to, from);
+        let whole = b.ins().band_imm_s(span, -self.lanes);
+        let vec_end = b.ins().iadd(from, whole);
+        let per_row_vec: Vec<Option<Value>> =
+            per_row.iter().map(|v| v.map(|v| b.ins().splat(self.vector_ty, v))).collect();
+        let (vhead, vbody, shead, sbody) = (b.create_block(), b.create_block(), b.create_block(), b.create_block());
+        let i_v = b.append_block_param(vhead, types::I64);
+        let i_s = b.append_block_param(shead, types::I64);
+        b.ins().jump(vhead, &[BlockArg::Value(from)]);
+
+        b.switch_to_block(vhead);
+        let more = b.ins().icmp(IntCC::SignedLessThan, i_v, vec_end);
+        b.ins().brif(more, vbody, &[], shead, &[BlockArg::Value(i_v)]);
+        b.switch_to_block(vbody);
+        let at = self.at(b, i_v, row_start, &per_row_vec);
+        body(b, self.spec, self.vector_ty, self.bases, vector_args, &at, self.mem);
+        let next = b.ins().iadd_imm_s(i_v, self.lanes);
+        b.ins().jump(vhead, &[BlockArg::Value(next)]);
+
+        b.switch_to_block(shead);
+        let more = b.ins().icmp(IntCC::SignedLessThan, i_s, to);
+        b.ins().brif(more, sbody, &[], after, &[]);
+        b.switch_to_block(sbody);
+        let at = self.at(b, i_s, row_start, per_row);
+        body(b, self.spec, self.scalar_ty, self.bases, scalar_args, &at, self.mem);
+        let next = b.ins().iadd_imm_s(i_s, 1);
+        b.ins().jump(shead, &[BlockArg::Value(next)]);
+    }
+
+    fn at<'v>(&self, b: &mut FunctionBuilder, i: Value, row_start: Value, per_row: &'v [Option<Value>]) -> At<'v> {
+        let element = b.ins().imul_imm_s(i, self.size);
+        let j = b.ins().isub(i, row_start);
+        let in_row = b.ins().imul_imm_s(j, self.size);
+        At { element, in_row, per_row }
+    }
+}
+
+/// Emits one element (or one vector) of the body: loads, values, stores.
 fn body(
     b: &mut FunctionBuilder,
     spec: &KernelSpec,
     ty: Type,
     bases: &[Value],
     scalars: &[Value],
-    offset: Value,
+    at: &At,
     mem: MemFlagsData,
 ) {
     let mut vals: Vec<Value> = Vec::with_capacity(spec.ops.len());
     for op in &spec.ops {
         let v = match *op {
-            KOp::Load(k) => {
-                let addr = b.ins().iadd(bases[k as usize], offset);
-                b.ins().load(ty, mem, addr, 0)
-            }
+            KOp::Load(k) => match (spec.loads[k as usize], at.per_row.get(k as usize).copied().flatten()) {
+                (LoadKind::Col, Some(v)) => v,
+                (kind, _) => {
+                    let offset = if kind == LoadKind::Row { at.in_row } else { at.element };
+                    let addr = b.ins().iadd(bases[k as usize], offset);
+                    b.ins().load(ty, mem, addr, 0)
+                }
+            },
             KOp::Scalar(k) => scalars[k as usize],
             KOp::Const(bits) => constant(b, ty, f64::from_bits(bits)),
             KOp::Unary(u, a) => unary(b, ty, u, vals[a as usize]),
@@ -137,9 +225,9 @@ fn body(
         };
         vals.push(v);
     }
-    let loads = spec.loads as usize;
+    let loads = spec.loads.len();
     for (k, &s) in spec.stores.iter().enumerate() {
-        let addr = b.ins().iadd(bases[loads + k], offset);
+        let addr = b.ins().iadd(bases[loads + k], at.element);
         b.ins().store(mem, vals[s as usize], addr, 0);
     }
 }

@@ -37,11 +37,13 @@ impl Elem {
     }
 }
 
-/// A compiled kernel: `(pointers, scalars, start, end)` runs elements `start..end`. `pointers`
-/// holds the base address of every loaded tensor, then of every stored one; `scalars` the
-/// scalar arguments in the element type. A store may alias a load of the same element index
-/// (an in-place update): each element's loads happen before its stores.
-pub type KernelFn = unsafe extern "C" fn(pointers: *const *mut u8, scalars: *const u8, start: usize, end: usize);
+/// A compiled kernel: `(pointers, scalars, start, end, period)` runs elements `start..end`, or,
+/// when its spec has broadcast loads ([`crate::fuse::LoadKind`]), rows `start..end` of `period`
+/// elements each. `pointers` holds the base address of every loaded tensor, then of every
+/// stored one; `scalars` the scalar arguments in the element type. A store may alias a full load
+/// of the same element index (an in-place update): each element's loads happen before its stores.
+pub type KernelFn =
+    unsafe extern "C" fn(pointers: *const *mut u8, scalars: *const u8, start: usize, end: usize, period: usize);
 
 /// The process-wide JIT: one module (so code stays alive) and the cache of compiled kernels.
 struct Jit {
