@@ -440,12 +440,16 @@ fn hybrid_auon_is_one_newton_schulz_step_then_the_brake() {
     assert_eq!(hybrid, plain);
 }
 
-/// The rules refuse a vector (a matrix rule needs `partition`) with a diagnostic, not a panic.
+/// The rules refuse a vector (a matrix rule needs `partition`) with a diagnostic, not a panic;
+/// an empty stack of matrices (`mlp(depth = 2)` declares w [0, h, h]) gets an empty direction.
 #[test]
-fn matrix_rules_on_a_vector_are_diagnosed() {
+fn matrix_rules_on_vectors_and_empty_tensors() {
     for rule in ["muon()", "normuon()", "adamuon()"] {
         let e = compile_rule_in(None, rule, &[vec![6]]).expect_err("a vector is refused");
         let text: String = e.iter().map(|d| d.render_plain()).collect();
         assert!(text.contains("E503"), "{rule}: {text}");
+        let empty = ArrayD::<f64>::zeros(vec![0, 4, 4]);
+        let d = directions(rule, &empty, &[empty.clone(), empty.clone()]);
+        assert_eq!(d[1].shape(), &[0, 4, 4], "{rule}");
     }
 }
