@@ -322,6 +322,54 @@ golden! {
     sched_torch_sgd_sequential => "sgd(lr = join(linear_schedule(0.01, 0.05, 4), exponential(0.05, 0.9), at = 6), \
                                    momentum = 0.9, dampening = 0, weight_decay = 0, nesterov = false)",
         lr_schedule "join(linear_schedule(0.01, 0.05, 4), exponential(0.05, 0.9), at = 6)";
+
+    // ---------------------------------------------------------------- orthogonalized updates (Muon family)
+    // The `_f64` fixtures come from peers patched to run Newton-Schulz in float64, like these rules.
+    // torch.optim.Muon: ns_coefficients = (a, b, c), adjust_lr_fn = adjust_lr (None = "original").
+    torch_muon_f64 => "muon(lr = 0.02, weight_decay = 0.1, momentum = 0.95, nesterov = true, ns_steps = 5, \
+                       a = 3.4445, b = -4.775, c = 2.0315, eps = 1e-7, adjust_lr = \"original\")";
+    torch_muon_f64_lsq => "muon(lr = 0.05, weight_decay = 0.1, momentum = 0.95, nesterov = true, ns_steps = 5, \
+                           a = 3.4445, b = -4.775, c = 2.0315, eps = 1e-7, adjust_lr = \"original\")";
+    torch_muon_f64_rms => "muon(lr = 0.02, weight_decay = 0.1, momentum = 0.95, nesterov = false, ns_steps = 5, \
+                           a = 3.4445, b = -4.775, c = 2.0315, eps = 1e-7, adjust_lr = \"match_rms_adamw\")";
+    torch_muon_f64_rms_lsq => "muon(lr = 0.05, weight_decay = 0.1, momentum = 0.95, nesterov = false, \
+                               ns_steps = 5, a = 3.4445, b = -4.775, c = 2.0315, eps = 1e-7, \
+                               adjust_lr = \"match_rms_adamw\")";
+    // pytorch_optimizer.Muon: use_muon groups; b (a vector) takes the AdamW group (adamw_lr, adamw_betas,
+    // adamw_eps, adamw_wd); use_adjusted_lr = False is "original"
+    po_muon_f64 => "partition(matrices = muon(lr = 0.02, weight_decay = 0.1, momentum = 0.95, nesterov = true, \
+                    ns_steps = 5, adjust_lr = \"original\"), vectors = adamw(lr = 0.01, beta1 = 0.9, \
+                    beta2 = 0.95, eps = 1e-10, weight_decay = 0))";
+    po_muon_f64_lsq => "muon(lr = 0.05, weight_decay = 0.1, momentum = 0.95, nesterov = true, ns_steps = 5, \
+                        adjust_lr = \"original\")";
+    po_normuon_f64 => "partition(matrices = normuon(lr = 0.02, weight_decay = 0, momentum = 0.95, beta2 = 0.95, \
+                       nesterov = true, ns_steps = 5, eps = 1e-10, adjust_lr = \"original\"), \
+                       vectors = adamw(lr = 0.01, beta1 = 0.9, beta2 = 0.95, eps = 1e-10, weight_decay = 0))";
+    po_normuon_f64_lsq => "normuon(lr = 0.05, weight_decay = 0, momentum = 0.95, beta2 = 0.95, nesterov = true, \
+                           ns_steps = 5, eps = 1e-10, adjust_lr = \"original\")";
+    // AdaMuon's use_adjusted_lr = True (its default) is "match_rms_adamw"; its AdamW group has betas (0.9, 0.999)
+    po_adamuon_f64 => "partition(matrices = adamuon(lr = 0.02, beta1 = 0.9, beta2 = 0.95, weight_decay = 0, \
+                       ns_steps = 5, eps = 1e-10, adjust_lr = \"match_rms_adamw\"), vectors = adamw(lr = 0.01, \
+                       beta1 = 0.9, beta2 = 0.999, eps = 1e-10, weight_decay = 0))";
+    po_adamuon_f64_lsq => "adamuon(lr = 0.05, beta1 = 0.9, beta2 = 0.95, weight_decay = 0, ns_steps = 5, \
+                           eps = 1e-10, adjust_lr = \"match_rms_adamw\")";
+    // As shipped, the peers run Newton-Schulz in bfloat16; their fixtures' tolerance is 3x the distance of
+    // the bf16 peer to its f64 twin. These full-precision rules land within it, at the distances measured
+    // (the same in f64 and f32, on both backends): torch_muon 1.7e-3 (rtol 1e-2), torch_muon_lsq 1.4e-2
+    // (5e-2), po_muon 1.7e-3 (1e-2), po_muon_lsq 1.4e-2 (5e-2), po_normuon 1.2e-3 (5e-3), po_normuon_lsq
+    // 2.3e-2 (1e-1), po_adamuon 1.1e-3 (5e-3). po_adamuon_lsq is chaotic in the peer's rounding (n/a): not here.
+    torch_muon => "muon(lr = 0.02, weight_decay = 0.1, momentum = 0.95, nesterov = true, ns_steps = 5)";
+    torch_muon_lsq => "muon(lr = 0.05, weight_decay = 0.1, momentum = 0.95, nesterov = true, ns_steps = 5)";
+    po_muon => "partition(matrices = muon(lr = 0.02, weight_decay = 0.1, momentum = 0.95, nesterov = true, \
+                ns_steps = 5), vectors = adamw(lr = 0.01, beta1 = 0.9, beta2 = 0.95, eps = 1e-10, weight_decay = 0))";
+    po_muon_lsq => "muon(lr = 0.05, weight_decay = 0.1, momentum = 0.95, nesterov = true, ns_steps = 5)";
+    po_normuon => "partition(matrices = normuon(lr = 0.02, weight_decay = 0, momentum = 0.95, beta2 = 0.95, \
+                   eps = 1e-10), vectors = adamw(lr = 0.01, beta1 = 0.9, beta2 = 0.95, eps = 1e-10, \
+                   weight_decay = 0))";
+    po_normuon_lsq => "normuon(lr = 0.05, weight_decay = 0, momentum = 0.95, beta2 = 0.95, eps = 1e-10)";
+    po_adamuon => "partition(matrices = adamuon(lr = 0.02, beta1 = 0.9, beta2 = 0.95, weight_decay = 0, \
+                   eps = 1e-10), vectors = adamw(lr = 0.01, beta1 = 0.9, beta2 = 0.999, eps = 1e-10, \
+                   weight_decay = 0))";
 }
 
 /// The directory of the copied fixtures.

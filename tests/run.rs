@@ -57,7 +57,15 @@ macro_rules! examples {
     )*};
 }
 
-examples!(lora_teacher_student, rich_vs_lazy, matrix_sensing, deep_linear, amsgrad_counterexample, digits_mlp);
+examples!(
+    lora_teacher_student,
+    rich_vs_lazy,
+    matrix_sensing,
+    deep_linear,
+    amsgrad_counterexample,
+    digits_mlp,
+    muon_vs_adam
+);
 
 fn metrics(dir: &Path) -> String {
     std::fs::read_to_string(dir.join("metrics.jsonl")).expect("metrics")

@@ -61,6 +61,14 @@ const RULES: &[&str] = &[
     "sgd(lr = exponential(0.1, 0.9))",
     "sgd(lr = polynomial(0.1, 10))",
     "sgd(lr = linear_schedule(0.0, 0.1, 5))",
+    // orthogonalized updates (stdlib/rules_orthogonal.opt)
+    "partition(matrices = muon(lr = 0.02, nesterov = false, adjust_lr = \"match_rms_adamw\"), vectors = adamw())",
+    "partition(matrices = muon(lr = 0.02, adjust_lr = \"spectral\"), vectors = adamw())",
+    "partition(matrices = normuon(weight_decay = 0.1), vectors = adamw())",
+    "partition(matrices = adamuon(weight_decay = 0.1), vectors = adamw())",
+    "auon(weight_decay = 0.01)",
+    "auon(normalize = true, gamma = 1)",
+    "hybrid_auon(weight_decay = 0.01)",
 ];
 
 /// Random shapes for a group of parameters: a matrix and a vector, sizes drawn per case.
