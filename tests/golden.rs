@@ -322,6 +322,37 @@ golden! {
     sched_torch_sgd_sequential => "sgd(lr = join(linear_schedule(0.01, 0.05, 4), exponential(0.05, 0.9), at = 6), \
                                    momentum = 0.9, dampening = 0, weight_decay = 0, nesterov = false)",
         lr_schedule "join(linear_schedule(0.01, 0.05, 4), exponential(0.05, 0.9), at = 6)";
+
+    // ---------------------------------------------------------------- Kronecker and eigenbasis preconditioners
+    // (stdlib/rules_precond.opt; tests/precond.rs has their property tests)
+    // pytorch_optimizer.Shampoo(momentum = 0, weight_decay = 0, preconditioning_compute_steps = 1,
+    // matrix_eps = 1e-6): matrices L^-1/4 G R^-1/4, the vector b full-matrix AdaGrad
+    po_shampoo => "shampoo(lr = 0.01, momentum = 0, weight_decay = 0, weight_decouple = false, fixed_decay = false, \
+                   preconditioning_compute_steps = 1, matrix_eps = 1e-6)";
+    po_shampoo_lsq => "shampoo(lr = 0.05, momentum = 0, weight_decay = 0, weight_decouple = false, \
+                       fixed_decay = false, preconditioning_compute_steps = 1, matrix_eps = 1e-6)";
+    // pytorch_optimizer.SOAP(betas = (0.95, 0.95), shampoo_beta = None (-1: beta2), weight_decay = 0.01,
+    // precondition_frequency = 10, eps = 1e-8); the eigenbases (extra.eigenbases: the step-1 eigh
+    // and the float32 QR refreshes) injected. po_soap_lsq in f32 compares only the fixture's step
+    // prefix (tolerance.float32.compare_steps = 1: the peer itself diverges in float32).
+    po_soap => "soap(lr = 0.003, beta1 = 0.95, beta2 = 0.95, shampoo_beta = -1, weight_decay = 0.01, \
+                precondition_frequency = 10, correct_bias = true, normalize_gradient = false, eps = 1e-8)", inject true;
+    po_soap_lsq => "soap(lr = 0.05, beta1 = 0.95, beta2 = 0.95, shampoo_beta = -1, weight_decay = 0.01, \
+                    precondition_frequency = 10, correct_bias = true, normalize_gradient = false, eps = 1e-8)",
+        inject true;
+    // pytorch_optimizer.Kron(momentum = 0.9, precondition_dtype = float64, balance_prob = 0, default
+    // update schedule: every step before 500); the Gaussian probes (extra.probe_v) injected. The
+    // f64 twins remove the peer's float32 triangular solve; the as-shipped files keep it (looser rtol).
+    po_kron_f64 => "kron(lr = 0.01, momentum = 0.9, weight_decay = 0, weight_decouple = true, \
+                    precondition_lr = 0.1, precondition_init_scale = 1.0, momentum_into_precondition_update = true)",
+        inject true;
+    po_kron_f64_lsq => "kron(lr = 0.02, momentum = 0.9, weight_decay = 0, weight_decouple = true, \
+                        precondition_lr = 0.1, precondition_init_scale = 1.0, \
+                        momentum_into_precondition_update = true)", inject true;
+    po_kron => "kron(lr = 0.01, momentum = 0.9, weight_decay = 0, weight_decouple = true, precondition_lr = 0.1, \
+                precondition_init_scale = 1.0, momentum_into_precondition_update = true)", inject true;
+    po_kron_lsq => "kron(lr = 0.02, momentum = 0.9, weight_decay = 0, weight_decouple = true, precondition_lr = 0.1, \
+                    precondition_init_scale = 1.0, momentum_into_precondition_update = true)", inject true;
 }
 
 /// The directory of the copied fixtures.

@@ -61,6 +61,13 @@ const RULES: &[&str] = &[
     "sgd(lr = exponential(0.1, 0.9))",
     "sgd(lr = polynomial(0.1, 10))",
     "sgd(lr = linear_schedule(0.0, 0.1, 5))",
+    // shampoo's own vector branch keeps an n x n statistic (eigh of 4096 x 4096 in the plan
+    // table below); the golden fixture po_shampoo runs it on both backends
+    "partition(matrices = shampoo(lr = 0.01, weight_decay = 0.1), vectors = adam())",
+    "shampoo(lr = 0.01, momentum = 0.5, weight_decay = 0.1, weight_decouple = true, preconditioning_compute_steps = 2)",
+    "soap(lr = 0.01, precondition_frequency = 2)",
+    "kron(lr = 0.01, weight_decay = 0.1)",
+    "cosmos(lr = 0.01, rank = 2, weight_decay = 0.1)",
 ];
 
 /// Random shapes for a group of parameters: a matrix and a vector, sizes drawn per case.
