@@ -64,7 +64,8 @@ const RULES: &[&str] = &[
     // shampoo's own vector branch keeps an n x n statistic (eigh of 4096 x 4096 in the plan
     // table below); the golden fixture po_shampoo runs it on both backends
     "partition(matrices = shampoo(lr = 0.01, weight_decay = 0.1), vectors = adam())",
-    "shampoo(lr = 0.01, momentum = 0.5, weight_decay = 0.1, weight_decouple = true, preconditioning_compute_steps = 2)",
+    "partition(matrices = shampoo(lr = 0.01, momentum = 0.5, weight_decay = 0.1, weight_decouple = true, \
+     preconditioning_compute_steps = 2), vectors = adam())",
     "soap(lr = 0.01, precondition_frequency = 2)",
     "kron(lr = 0.01, weight_decay = 0.1)",
     "cosmos(lr = 0.01, rank = 2, weight_decay = 0.1)",
