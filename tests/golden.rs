@@ -343,15 +343,15 @@ golden! {
     // pytorch_optimizer.Kron(momentum = 0.9, precondition_dtype = float64, balance_prob = 0, default
     // update schedule: every step before 500); the Gaussian probes (extra.probe_v) injected. The
     // f64 twins remove the peer's float32 triangular solve; the as-shipped files keep it (looser rtol).
-    po_kron_f64 => "kron(lr = 0.01, momentum = 0.9, weight_decay = 0, weight_decouple = true, \
+    po_kron_f64 => "psgd_kron(lr = 0.01, momentum = 0.9, weight_decay = 0, weight_decouple = true, \
                     precondition_lr = 0.1, precondition_init_scale = 1.0, momentum_into_precondition_update = true)",
         inject true;
-    po_kron_f64_lsq => "kron(lr = 0.02, momentum = 0.9, weight_decay = 0, weight_decouple = true, \
+    po_kron_f64_lsq => "psgd_kron(lr = 0.02, momentum = 0.9, weight_decay = 0, weight_decouple = true, \
                         precondition_lr = 0.1, precondition_init_scale = 1.0, \
                         momentum_into_precondition_update = true)", inject true;
-    po_kron => "kron(lr = 0.01, momentum = 0.9, weight_decay = 0, weight_decouple = true, precondition_lr = 0.1, \
+    po_kron => "psgd_kron(lr = 0.01, momentum = 0.9, weight_decay = 0, weight_decouple = true, precondition_lr = 0.1, \
                 precondition_init_scale = 1.0, momentum_into_precondition_update = true)", inject true;
-    po_kron_lsq => "kron(lr = 0.02, momentum = 0.9, weight_decay = 0, weight_decouple = true, precondition_lr = 0.1, \
+    po_kron_lsq => "psgd_kron(lr = 0.02, momentum = 0.9, weight_decay = 0, weight_decouple = true, precondition_lr = 0.1, \
                     precondition_init_scale = 1.0, momentum_into_precondition_update = true)", inject true;
 }
 

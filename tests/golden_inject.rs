@@ -1,6 +1,6 @@
-//! `optic replay --inject` on the GaLore fixtures, beyond the table of tests/golden.rs (where they
-//! pass with injection at their own tolerance): what agreement remains WITHOUT injection, the two
-//! layouts of recorded values, the command's flag and its errors.
+//! `optic replay --inject` on the GaLore and SOAP fixtures, beyond the table of tests/golden.rs
+//! (where they pass with injection at their own tolerance): what agreement remains WITHOUT
+//! injection, the layouts of recorded values, the command's flag and its errors.
 
 // The CLI glue of replay.rs is used by the binary only.
 #[allow(dead_code)]
@@ -137,4 +137,56 @@ fn replay_inject_reports_what_it_cannot_inject() {
     fx["extra"]["projectors"]["V"] = serde_json::json!([]);
     let e = optic_compiler::on_big_stack(|| replay_injecting(&fx, GALORE, Dtype::F64, 0, true)).unwrap_err();
     assert!(e.contains("extra.projectors.V names no tensor of the fixture (W, b)"), "{e}");
+}
+
+// ------------------------------------------------------------------------------------ SOAP's eigenbases
+
+/// The rule of po_soap (tests/golden.rs has the same).
+const SOAP: &str = "soap(lr = 0.003, beta1 = 0.95, beta2 = 0.95, shampoo_beta = -1, weight_decay = 0.01, \
+                    precondition_frequency = 10, correct_bias = true, normalize_gradient = false, eps = 1e-8)";
+
+/// SOAP's `extra.eigenbases` is a list of calls `{step, tensor, source, Q: [Q_L, Q_R]}`: each
+/// matrix is supplied as `eigenbases[k]` for its dimension k, the initialization (step 0) from
+/// step 1, a refresh recorded at step s + 1 from that step; the vector's `[[]]` supplies nothing.
+#[test]
+fn soap_call_list_supplies_one_basis_per_dimension() {
+    let reference = load("po_soap");
+    let tensors = ["W".to_string(), "b".to_string()];
+    let entries = replay::inject::entries(&reference, &tensors).expect("reads the call list");
+    let w: Vec<(String, u64, Vec<usize>)> = entries[0].iter().map(|e| (e.name.clone(), e.step, e.shape.clone())).collect();
+    let mut want = Vec::new();
+    for step in [1, 11, 21] {
+        want.push(("eigenbases[0]".to_string(), step, vec![8, 8]));
+        want.push(("eigenbases[1]".to_string(), step, vec![6, 6]));
+    }
+    assert_eq!(w, want);
+    assert!(entries[1].is_empty(), "the vector is not rotated");
+    let injected = run(&reference, SOAP, true);
+    assert_eq!(injected["injected"], serde_json::json!(["eigenbases[0]", "eigenbases[1]"]));
+    compare(&reference, &injected, Dtype::F64).expect("injected, soap follows the peer");
+
+    let mut fx = reference.clone();
+    fx["extra"]["eigenbases"][2]["tensor"] = "V".into();
+    let e = optic_compiler::on_big_stack(|| replay_injecting(&fx, SOAP, Dtype::F64, 0, true)).unwrap_err();
+    assert!(e.contains("extra.eigenbases[2] names no tensor of the fixture (W, b)"), "{e}");
+    let mut fx = reference.clone();
+    fx["extra"]["eigenbases"][0]["Q"][1] = serde_json::json!([[1.0, 0.0], [0.0, 1.0]]);
+    let e = optic_compiler::on_big_stack(|| replay_injecting(&fx, SOAP, Dtype::F64, 0, true)).unwrap_err();
+    assert!(e.contains("\"eigenbases[1]\" recorded at step 1 has shape [2, 2], the rule's [6, 6]"), "{e}");
+}
+
+/// Without injection SOAP parts from the peer at its first update (step 2; step 1 does not
+/// move): the 8x8 statistic of one 8x6 gradient has a 2-dim null space whose eigenbasis faer and
+/// LAPACK choose differently, and the diagonal second moment v depends on it (2e-4 scaled here,
+/// growing). The trajectory is not a function of the inputs alone, which is why the fixture
+/// records the bases; injected, the rule follows the peer to rounding.
+#[test]
+fn without_injection_soap_parts_from_the_peer_at_its_first_update() {
+    let reference = load("po_soap");
+    let errors = scaled_errors(&reference, &run(&reference, SOAP, false));
+    eprintln!("po_soap without injection: {}", show(&errors));
+    assert_eq!(errors[0], 0.0, "step 1 does not move");
+    assert!(errors[1] > 1e-6, "the null-space basis matters from the first update: {}", show(&errors));
+    let injected = scaled_errors(&reference, &run(&reference, SOAP, true));
+    assert!(injected.iter().all(|&e| e <= 1e-12), "{}", show(&injected));
 }

@@ -67,7 +67,7 @@ const RULES: &[&str] = &[
     "partition(matrices = shampoo(lr = 0.01, momentum = 0.5, weight_decay = 0.1, weight_decouple = true, \
      preconditioning_compute_steps = 2), vectors = adam())",
     "soap(lr = 0.01, precondition_frequency = 2)",
-    "kron(lr = 0.01, weight_decay = 0.1)",
+    "psgd_kron(lr = 0.01, weight_decay = 0.1)",
     "cosmos(lr = 0.01, rank = 2, weight_decay = 0.1)",
 ];
 
