@@ -1,7 +1,8 @@
 //! Property tests of the Kronecker and eigenbasis preconditioners of `stdlib/rules_precond.opt`,
 //! where the golden fixtures (tests/golden.rs: po_shampoo*, po_soap*, po_kron*) do not reach:
 //! Shampoo's inverse fourth roots against an eigh-free Newton iteration, SOAP against Adam run on
-//! the rotated gradients, the helpers' defining properties (a sorting permutation, a spectral-norm
+//! the rotated gradients and its own basis refresh against the peer's formula, the helpers'
+//! defining properties (a sorting permutation, a spectral-norm
 //! lower bound), and COSMOS, which has no packaged peer: its tracked basis stays orthonormal, its
 //! core is rotated exactly, at full rank the tracking reproduces the EMA of G^T G, and its step
 //! has the norm it prescribes. All in f64 on the reference interpreter.
@@ -99,7 +100,10 @@ fn directions(rule: &str, grads: &[ArrayD<f64>], recorded: Option<Recorded<f64>>
     }
     let param = ArrayD::zeros(IxDyn(&shape));
     (1..=grads.len())
-        .map(|t| interp.step(t as u64, std::slice::from_ref(&param), &[vec![grads[t - 1].clone()]]).expect("steps")[0].clone())
+        .map(|t| {
+            interp.step(t as u64, std::slice::from_ref(&param), &[vec![grads[t - 1].clone()]]).expect("steps")[0]
+                .clone()
+        })
         .collect()
 }
 
@@ -223,6 +227,70 @@ fn soap_is_adam_in_the_rotated_basis() {
     }
 }
 
+/// A rule state by the end of its slot name (`.../q_l`).
+fn state_named(interp: &Interp<f64>, name: &str) -> Array2<f64> {
+    let slot = interp.graphs()[0].slots.iter().position(|s| s.name.ends_with(&format!("/{name}"))).expect("a slot");
+    mat(interp.state(0, slot).expect("set"))
+}
+
+/// The peer's get_orthogonal_matrix_qr for one side, in float64: the QR (modified Gram-Schmidt)
+/// of gg q with its columns in descending order of diag(q^T gg q); the basis and that order.
+fn power_qr(gg: &Array2<f64>, q: &Array2<f64>) -> (Array2<f64>, Vec<usize>) {
+    let power = gg.dot(q);
+    let est: Vec<f64> = (0..q.ncols()).map(|j| q.column(j).dot(&power.column(j))).collect();
+    let mut order: Vec<usize> = (0..est.len()).collect();
+    order.sort_by(|&a, &b| est[b].total_cmp(&est[a]));
+    let mut out = Array2::<f64>::zeros(power.raw_dim());
+    for (k, &j) in order.iter().enumerate() {
+        let mut v = power.column(j).to_owned();
+        for i in 0..k {
+            let c = out.column(i).dot(&v);
+            v = &v - &(&out.column(i) * c);
+        }
+        let norm = v.dot(&v).sqrt();
+        out.column_mut(k).assign(&(v / norm));
+    }
+    (out, order)
+}
+
+/// SOAP's own refresh (no injection; square gradients, so no null space): at step s + 1 with
+/// s a multiple of precondition_frequency, each basis becomes the QR of one power step with its
+/// columns sorted by the estimated eigenvalues (column signs aside), and the second moment,
+/// updated in the old basis, has its rows and columns permuted by the same orders.
+#[test]
+fn soap_refreshes_its_bases_by_a_sorted_power_step_and_qr() {
+    let (n, freq) = (4, 3);
+    let mut rng = Pcg64::seed_from_u64(15);
+    let grads: Vec<ArrayD<f64>> = (0..=freq).map(|_| random(&mut rng, &[n, n])).collect();
+    let rule =
+        format!("soap_matrix(lr = 0.01, beta1 = 0.9, beta2 = 0.8, weight_decay = 0, precondition_frequency = {freq})");
+    let graphs = compile_rule(&rule, &[vec![n, n]]).expect("compiles");
+    let mut interp = Interp::<f64>::new(graphs, 3);
+    let param = [ArrayD::zeros(IxDyn(&[n, n]))];
+    for t in 1..=freq {
+        interp.step(t as u64, &param, &[vec![grads[t - 1].clone()]]).expect("steps");
+    }
+    let (ql, qr, v) = (state_named(&interp, "q_l"), state_named(&interp, "q_r"), state_named(&interp, "v"));
+    interp.step(freq as u64 + 1, &param, &[vec![grads[freq].clone()]]).expect("the refresh step");
+    let g = mat(&grads[freq]);
+    let (want_l, order_l) = power_qr(&state_named(&interp, "gg_l"), &ql);
+    let (want_r, order_r) = power_qr(&state_named(&interp, "gg_r"), &qr);
+    for (side, got, want) in
+        [("left", state_named(&interp, "q_l"), want_l), ("right", state_named(&interp, "q_r"), want_r)]
+    {
+        for j in 0..n {
+            let sign = got.column(j).dot(&want.column(j)).signum();
+            let err = (&got.column(j) * sign - &want.column(j)).iter().fold(0.0f64, |m, x| m.max(x.abs()));
+            assert!(err < 1e-10, "{side} basis column {j}: {err:e}");
+        }
+    }
+    let rotated = ql.t().dot(&g).dot(&qr);
+    let updated = &v + &((&rotated * &rotated - &v) * (1.0 - 0.8));
+    let want_v = Array2::from_shape_fn((n, n), |(i, j)| updated[[order_l[i], order_r[j]]]);
+    let err = rel(&state_named(&interp, "v"), &want_v);
+    assert!(err < 1e-12, "the second moment follows the new column order: {err:e}");
+}
+
 #[test]
 fn descending_order_is_a_stable_sorting_permutation() {
     for (seed, x) in [(1, "randn([7])"), (2, "floor(3 * rand([9]))")] {
@@ -234,8 +302,11 @@ fn descending_order_is_a_stable_sorting_permutation() {
         assert!(col.iter().chain(row).all(|&s| s == 1.0), "{x}: not a permutation: {col:?} {row:?}");
     }
     // ties keep their index order: [1, 2, 1, 2] -> rows pick indices 1, 3, 0, 2
-    let p = eval("descending_order(concat([ones_like(randn([1])), 2 * ones_like(randn([1])), \
-                  ones_like(randn([1])), 2 * ones_like(randn([1]))], axis = 0))", 3);
+    let p = eval(
+        "descending_order(concat([ones_like(randn([1])), 2 * ones_like(randn([1])), \
+                  ones_like(randn([1])), 2 * ones_like(randn([1]))], axis = 0))",
+        3,
+    );
     let picks: Vec<usize> = p.rows().into_iter().map(|r| r.iter().position(|&x| x == 1.0).expect("one")).collect();
     assert_eq!(picks, [1, 3, 0, 2]);
 }
@@ -251,7 +322,11 @@ fn norm_lower_bound_bounds_the_spectral_norm_from_below() {
         let out = eval("bound_and_norm(4)", seed);
         let (bound, norm) = (out[[0]], out[[1]]);
         assert!(bound <= norm * (1.0 + 1e-12), "seed {seed}: {bound} exceeds the spectral norm {norm}");
-        assert!(bound >= norm / 6f64.sqrt(), "seed {seed}: {bound} is below ||a||_2 / sqrt(n) = {}", norm / 6f64.sqrt());
+        assert!(
+            bound >= norm / 6f64.sqrt(),
+            "seed {seed}: {bound} is below ||a||_2 / sqrt(n) = {}",
+            norm / 6f64.sqrt()
+        );
     }
 }
 

@@ -43,7 +43,9 @@ pub fn entries(fixture: &Value, tensors: &[String]) -> Result<Vec<Vec<Entry>>, S
             continue;
         }
         let Some(per_tensor) = per_tensor.as_object() else {
-            return Err(format!("--inject: extra.{name} is neither a list of calls nor an object keyed by tensor name"));
+            return Err(format!(
+                "--inject: extra.{name} is neither a list of calls nor an object keyed by tensor name"
+            ));
         };
         for (tensor, list) in per_tensor {
             let at = format!("extra.{name}.{tensor}");
@@ -70,20 +72,21 @@ pub fn entries(fixture: &Value, tensors: &[String]) -> Result<Vec<Vec<Entry>>, S
 fn call_list(name: &str, calls: &[Value], tensors: &[String], out: &mut [Vec<Entry>]) -> Result<(), String> {
     for (i, call) in calls.iter().enumerate() {
         let at = format!("extra.{name}[{i}]");
-        let tensor = call.get("tensor").and_then(Value::as_str).ok_or_else(|| format!("--inject: {at} has no `tensor`"))?;
+        let tensor =
+            call.get("tensor").and_then(Value::as_str).ok_or_else(|| format!("--inject: {at} has no `tensor`"))?;
         let k = tensors
             .iter()
             .position(|t| t == tensor)
             .ok_or_else(|| format!("--inject: {at} names no tensor of the fixture ({})", tensors.join(", ")))?;
         // the peer's step counter at the call: 0 is the initialization inside the first step
         let step = call.get("step").and_then(Value::as_u64).ok_or_else(|| format!("--inject: {at} has no `step`"))?;
-        let matrices = call.get("Q").and_then(Value::as_array).ok_or_else(|| format!("--inject: {at} has no list `Q`"))?;
+        let matrices =
+            call.get("Q").and_then(Value::as_array).ok_or_else(|| format!("--inject: {at} has no list `Q`"))?;
         for (dim, m) in matrices.iter().enumerate() {
             if m.as_array().is_some_and(Vec::is_empty) {
                 continue;
             }
-            let (shape, data) =
-                array(m).ok_or_else(|| format!("--inject: {at}.Q[{dim}] is not a numeric array"))?;
+            let (shape, data) = array(m).ok_or_else(|| format!("--inject: {at}.Q[{dim}] is not a numeric array"))?;
             out[k].push(Entry { name: format!("{name}[{dim}]"), step: step.max(1), shape, data });
         }
     }
