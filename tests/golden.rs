@@ -4,8 +4,9 @@
 //! trajectory at the fixture's own tolerance (`check_reference.py`'s metric, `replay::compare`).
 //! The table in `golden!` below is the one place that maps fixtures to rule expressions, so it
 //! doubles as documentation of how each peer's optimizer is spelled in the language. Fixtures whose
-//! tolerance assumes the peer's arbitrary choices are substituted (GaLore's SVD bases) replay with
-//! `inject`, as `optic replay --inject` (tests/golden_inject.rs tests it further). The replay
+//! tolerance assumes the peer's arbitrary choices are substituted (GaLore's SVD bases, SOAP's
+//! eigenbases, Kron's probes) replay with `inject`, as `optic replay --inject`
+//! (tests/golden_inject.rs tests it further). The replay
 //! core (`src/replay.rs`) is included as a module rather than made a library target: the
 //! package stays a single binary, and the tests call the same code the CLI runs without a
 //! process per fixture. The `optic replay` command itself is tested at the end, through the binary.

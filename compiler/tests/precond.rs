@@ -2,10 +2,10 @@
 //! where the golden fixtures (tests/golden.rs: po_shampoo*, po_soap*, po_kron*) do not reach:
 //! Shampoo's inverse fourth roots against an eigh-free Newton iteration, SOAP against Adam run on
 //! the rotated gradients and its own basis refresh against the peer's formula, the helpers'
-//! defining properties (a sorting permutation, a spectral-norm
-//! lower bound), and COSMOS, which has no packaged peer: its tracked basis stays orthonormal, its
-//! core is rotated exactly, at full rank the tracking reproduces the EMA of G^T G, and its step
-//! has the norm it prescribes. All in f64 on the reference interpreter.
+//! defining properties (a sorting permutation, a spectral-norm lower bound), and COSMOS, which
+//! has no packaged peer: its tracked basis stays orthonormal, its core is rotated exactly, at full
+//! rank the tracking reproduces the EMA of G^T G, and its step has the norm it prescribes. All in
+//! f64 on the reference interpreter.
 
 use ndarray::{Array2, ArrayD, Ix2, IxDyn};
 use optic_compiler::interp::{eval_once, Interp, Recorded};
@@ -280,7 +280,7 @@ fn soap_refreshes_its_bases_by_a_sorted_power_step_and_qr() {
     {
         for j in 0..n {
             let sign = got.column(j).dot(&want.column(j)).signum();
-            let err = (&got.column(j) * sign - &want.column(j)).iter().fold(0.0f64, |m, x| m.max(x.abs()));
+            let err = (&got.column(j) * sign - want.column(j)).iter().fold(0.0f64, |m, x| m.max(x.abs()));
             assert!(err < 1e-10, "{side} basis column {j}: {err:e}");
         }
     }
