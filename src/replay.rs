@@ -13,7 +13,7 @@
 // A path relative to this file's directory, so the golden tests (which load this file by path)
 // find it too.
 #[path = "replay/inject.rs"]
-mod inject;
+pub mod inject;
 
 use ndarray::{Array2, ArrayD, Ix2, IxDyn, Zip};
 use optic_compiler::exec::RuleExec;

@@ -4,8 +4,9 @@
 //! trajectory at the fixture's own tolerance (`check_reference.py`'s metric, `replay::compare`).
 //! The table in `golden!` below is the one place that maps fixtures to rule expressions, so it
 //! doubles as documentation of how each peer's optimizer is spelled in the language. Fixtures whose
-//! tolerance assumes the peer's arbitrary choices are substituted (GaLore's SVD bases) replay with
-//! `inject`, as `optic replay --inject` (tests/golden_inject.rs tests it further). The replay
+//! tolerance assumes the peer's arbitrary choices are substituted (GaLore's SVD bases, SOAP's
+//! eigenbases, Kron's probes) replay with `inject`, as `optic replay --inject`
+//! (tests/golden_inject.rs tests it further). The replay
 //! core (`src/replay.rs`) is included as a module rather than made a library target: the
 //! package stays a single binary, and the tests call the same code the CLI runs without a
 //! process per fixture. The `optic replay` command itself is tested at the end, through the binary.
@@ -370,6 +371,36 @@ golden! {
     po_adamuon => "partition(matrices = adamuon(lr = 0.02, beta1 = 0.9, beta2 = 0.95, weight_decay = 0, \
                    eps = 1e-10), vectors = adamw(lr = 0.01, beta1 = 0.9, beta2 = 0.999, eps = 1e-10, \
                    weight_decay = 0))";
+    // ---------------------------------------------------------------- Kronecker and eigenbasis preconditioners
+    // (stdlib/rules_precond.opt; tests/precond.rs has their property tests)
+    // pytorch_optimizer.Shampoo(momentum = 0, weight_decay = 0, preconditioning_compute_steps = 1,
+    // matrix_eps = 1e-6): matrices L^-1/4 G R^-1/4, the vector b full-matrix AdaGrad
+    po_shampoo => "shampoo(lr = 0.01, momentum = 0, weight_decay = 0, weight_decouple = false, fixed_decay = false, \
+                   preconditioning_compute_steps = 1, matrix_eps = 1e-6)";
+    po_shampoo_lsq => "shampoo(lr = 0.05, momentum = 0, weight_decay = 0, weight_decouple = false, \
+                       fixed_decay = false, preconditioning_compute_steps = 1, matrix_eps = 1e-6)";
+    // pytorch_optimizer.SOAP(betas = (0.95, 0.95), shampoo_beta = None (-1: beta2), weight_decay = 0.01,
+    // precondition_frequency = 10, eps = 1e-8); the eigenbases (extra.eigenbases: the step-1 eigh
+    // and the float32 QR refreshes) injected. po_soap_lsq in f32 compares only the fixture's step
+    // prefix (tolerance.float32.compare_steps = 1: the peer itself diverges in float32).
+    po_soap => "soap(lr = 0.003, beta1 = 0.95, beta2 = 0.95, shampoo_beta = -1, weight_decay = 0.01, \
+                precondition_frequency = 10, correct_bias = true, normalize_gradient = false, eps = 1e-8)", inject true;
+    po_soap_lsq => "soap(lr = 0.05, beta1 = 0.95, beta2 = 0.95, shampoo_beta = -1, weight_decay = 0.01, \
+                    precondition_frequency = 10, correct_bias = true, normalize_gradient = false, eps = 1e-8)",
+        inject true;
+    // pytorch_optimizer.Kron(momentum = 0.9, precondition_dtype = float64, balance_prob = 0, default
+    // update schedule: every step before 500); the Gaussian probes (extra.probe_v) injected. The
+    // f64 twins remove the peer's float32 triangular solve; the as-shipped files keep it (looser rtol).
+    po_kron_f64 => "psgd_kron(lr = 0.01, momentum = 0.9, weight_decay = 0, weight_decouple = true, \
+                    precondition_lr = 0.1, precondition_init_scale = 1.0, momentum_into_precondition_update = true)",
+        inject true;
+    po_kron_f64_lsq => "psgd_kron(lr = 0.02, momentum = 0.9, weight_decay = 0, weight_decouple = true, \
+                        precondition_lr = 0.1, precondition_init_scale = 1.0, \
+                        momentum_into_precondition_update = true)", inject true;
+    po_kron => "psgd_kron(lr = 0.01, momentum = 0.9, weight_decay = 0, weight_decouple = true, precondition_lr = 0.1, \
+                precondition_init_scale = 1.0, momentum_into_precondition_update = true)", inject true;
+    po_kron_lsq => "psgd_kron(lr = 0.02, momentum = 0.9, weight_decay = 0, weight_decouple = true, precondition_lr = 0.1, \
+                    precondition_init_scale = 1.0, momentum_into_precondition_update = true)", inject true;
 }
 
 /// The directory of the copied fixtures.

@@ -69,6 +69,14 @@ const RULES: &[&str] = &[
     "auon(weight_decay = 0.01)",
     "auon(normalize = true, gamma = 1)",
     "hybrid_auon(weight_decay = 0.01)",
+    // shampoo's own vector branch keeps an n x n statistic (eigh of 4096 x 4096 in the plan
+    // table below); the golden fixture po_shampoo runs it on both backends
+    "partition(matrices = shampoo(lr = 0.01, weight_decay = 0.1), vectors = adam())",
+    "partition(matrices = shampoo(lr = 0.01, momentum = 0.5, weight_decay = 0.1, weight_decouple = true, \
+     preconditioning_compute_steps = 2), vectors = adam())",
+    "soap(lr = 0.01, precondition_frequency = 2)",
+    "psgd_kron(lr = 0.01, weight_decay = 0.1)",
+    "cosmos(lr = 0.01, rank = 2, weight_decay = 0.1)",
 ];
 
 /// Random shapes for a group of parameters: a matrix and a vector, sizes drawn per case.

@@ -28,7 +28,16 @@ fn every_default_stdlib_rule_lowers_for_matrices_and_vectors() {
     let rules = default_rules();
     assert!(rules.len() > 30, "found only {rules:?}");
     // Rules that only make sense for matrices.
-    let matrix_only = ["muon", "normuon", "adamuon", "adafactor_factored"];
+    let matrix_only = [
+        "muon",
+        "normuon",
+        "adamuon",
+        "adafactor_factored",
+        "shampoo_matrix",
+        "soap_matrix",
+        "psgd_kron_matrix",
+        "cosmos_matrix",
+    ];
     for r in &rules {
         let shapes: Vec<Vec<usize>> =
             if matrix_only.contains(&r.as_str()) { vec![vec![8, 6]] } else { vec![vec![8, 6], vec![6]] };

@@ -5,9 +5,14 @@
 //! rule marks the same quantity `recorded("<name>", expr)`; the interpreter then uses the
 //! fixture's value instead of `expr` (see `optic_compiler::interp::Recorded`).
 //!
-//! Two layouts are read: a list of `{"step": t, "<field>": value}` entries, each value holding
-//! from its step until the next (GaLore's projectors: `{"step", "ortho_matrix"}`), and a plain
-//! list with one value per step, the k-th for step k + 1 (Kron's `probe_v`).
+//! Three layouts are read. Keyed by tensor (`extra.<name>.<tensor>`): a list of
+//! `{"step": t, "<field>": value}` entries, each value holding from its step until the next
+//! (GaLore's projectors: `{"step", "ortho_matrix"}`), or a plain list with one value per step,
+//! the k-th for step k + 1 (Kron's `probe_v`). A list of calls (`extra.<name>` itself a list):
+//! `{"step": t, "tensor": name, "Q": [m_0, m_1, ...], ...}` in call order, one matrix per
+//! dimension of the tensor (SOAP's eigenbases: `source` says eigh or qr, an empty `[]` is a
+//! dimension left unrotated); m_k is supplied as `<name>[k]` from step t, where step 0 (the
+//! peer's initialization inside its first step) is step 1.
 
 use optic_compiler::interp::{Recorded, Scalar};
 use serde_json::Value;
@@ -33,8 +38,14 @@ pub fn entries(fixture: &Value, tensors: &[String]) -> Result<Vec<Vec<Entry>>, S
     };
     let mut out: Vec<Vec<Entry>> = tensors.iter().map(|_| Vec::new()).collect();
     for (name, per_tensor) in extra {
+        if let Some(calls) = per_tensor.as_array() {
+            call_list(name, calls, tensors, &mut out)?;
+            continue;
+        }
         let Some(per_tensor) = per_tensor.as_object() else {
-            return Err(format!("--inject: extra.{name} is not an object keyed by tensor name"));
+            return Err(format!(
+                "--inject: extra.{name} is neither a list of calls nor an object keyed by tensor name"
+            ));
         };
         for (tensor, list) in per_tensor {
             let at = format!("extra.{name}.{tensor}");
@@ -55,6 +66,31 @@ pub fn entries(fixture: &Value, tensors: &[String]) -> Result<Vec<Vec<Entry>>, S
         }
     }
     Ok(out)
+}
+
+/// Reads the call-list layout: each call's matrices become entries `<name>[k]` of its tensor.
+fn call_list(name: &str, calls: &[Value], tensors: &[String], out: &mut [Vec<Entry>]) -> Result<(), String> {
+    for (i, call) in calls.iter().enumerate() {
+        let at = format!("extra.{name}[{i}]");
+        let tensor =
+            call.get("tensor").and_then(Value::as_str).ok_or_else(|| format!("--inject: {at} has no `tensor`"))?;
+        let k = tensors
+            .iter()
+            .position(|t| t == tensor)
+            .ok_or_else(|| format!("--inject: {at} names no tensor of the fixture ({})", tensors.join(", ")))?;
+        // the peer's step counter at the call: 0 is the initialization inside the first step
+        let step = call.get("step").and_then(Value::as_u64).ok_or_else(|| format!("--inject: {at} has no `step`"))?;
+        let matrices =
+            call.get("Q").and_then(Value::as_array).ok_or_else(|| format!("--inject: {at} has no list `Q`"))?;
+        for (dim, m) in matrices.iter().enumerate() {
+            if m.as_array().is_some_and(Vec::is_empty) {
+                continue;
+            }
+            let (shape, data) = array(m).ok_or_else(|| format!("--inject: {at}.Q[{dim}] is not a numeric array"))?;
+            out[k].push(Entry { name: format!("{name}[{dim}]"), step: step.max(1), shape, data });
+        }
+    }
+    Ok(())
 }
 
 /// Supplies the entries through `set` (graph, table: the interpreter's or the executor's
