@@ -22,7 +22,13 @@ pub(super) fn compile(module: &mut JITModule, name: &str, spec: &KernelSpec, ele
     let id = module
         .declare_function(name, Linkage::Local, &ctx.func.signature)
         .map_err(|e| format!("declaring {name}: {e}"))?;
+    // OPTIC_JIT_DISASM=1 prints each kernel's machine code as it is compiled (a debugging aid).
+    let disasm = std::env::var_os("OPTIC_JIT_DISASM").is_some();
+    ctx.set_disasm(disasm);
     module.define_function(id, &mut ctx).map_err(|e| format!("compiling {name}: {e:?}\n{}", ctx.func.display()))?;
+    if let Some(code) = ctx.compiled_code().and_then(|c| c.vcode.as_ref()).filter(|_| disasm) {
+        eprintln!("{name}:\n{spec}{code}");
+    }
     module.clear_context(&mut ctx);
     module.finalize_definitions().map_err(|e| format!("finalizing {name}: {e}"))?;
     let code = module.get_finalized_function(id);
