@@ -68,6 +68,10 @@ impl Lowerer<'_> {
             }
             ExprKind::Call { callee, args } => {
                 let c = self.expr(f, callee)?;
+                // These read their first argument with a tensor substituted: not evaluated here.
+                if let Lv::Builtin(name @ ("grad" | "layer_inputs")) = c {
+                    return self.calibration(f, name, args, e.span);
+                }
                 let args = args
                     .iter()
                     .map(|a| {
