@@ -375,6 +375,18 @@ pub fn probe_graph(g: &Graph, point: NodeId) -> Graph {
     Graph { output: point, state_writes: Vec::new(), ..g.clone() }
 }
 
+/// Whether a rule's graphs read the gradient at another point (`grad_at`), which only an
+/// experiment's training loop computes; the message for the places that cannot.
+pub fn needs_training_loop(rule: &str, graphs: &[Graph]) -> Result<(), String> {
+    if graphs.iter().any(|g| g.inputs.len() > 1) {
+        return Err(format!(
+            "`{rule}` evaluates the loss's gradient at another point (`grad_at`), which only an experiment's \
+             training loop can do (`optic run`)"
+        ));
+    }
+    Ok(())
+}
+
 #[allow(clippy::too_many_arguments)]
 fn rule_graph(
     prog: &Program,
