@@ -256,6 +256,23 @@ fn numeric(ch: &mut Checker, f: &Frame, name: &str, a: &Option<(Value, Span)>) -
 /// Calls a builtin.
 pub fn call(ch: &mut Checker, f: &mut Frame, name: &'static str, args: &[ArgVal], span: Span) -> Value {
     let Some(s) = SIGS.iter().find(|s| s.name == name) else { return Value::Unknown };
+    if name == "grad" && args.len() == 1 && args[0].name.is_none() {
+        // The log entries' `grad(p)`, written where it has no loss to differentiate.
+        ch.report(
+            Diagnostic::error(
+                codes::MISSING_ARG,
+                &f.source,
+                span,
+                "`grad` outside a `log` entry differentiates a value it is given: `grad(f, p)`",
+                "no value to differentiate",
+            )
+            .with_help(
+                "the training loss's gradient is logged as `grad(p)` in a `log` entry; at initialization, \
+                 `grad(mse(base(xc), yc), base.w)` differentiates a loss on a calibration batch",
+            ),
+        );
+        return Value::Unknown;
+    }
     let Some(a) = bind(ch, f, s, args, span) else { return Value::Unknown };
     if UNARY.contains(&name) {
         let Some(shape) = numeric(ch, f, name, &a[0]) else { return Value::Unknown };
