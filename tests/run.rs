@@ -59,6 +59,9 @@ macro_rules! examples {
 
 examples!(lora_teacher_student, rich_vs_lazy, matrix_sensing, deep_linear, amsgrad_counterexample, digits_mlp);
 
+// adapt: the adapters side by side
+examples!(adapters_teacher_student);
+
 fn metrics(dir: &Path) -> String {
     std::fs::read_to_string(dir.join("metrics.jsonl")).expect("metrics")
 }
