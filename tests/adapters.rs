@@ -269,3 +269,31 @@ fn sam_with_rho_zero_is_its_inner_rule() {
         let _ = std::fs::remove_dir_all(r.parent().and_then(Path::parent).expect("the test directory"));
     }
 }
+
+/// `grad_at` is general: a rule whose point depends on its state (a Nesterov-like look-ahead
+/// along its momentum) sees the state as it stands before the step. Two steps on the quadratic,
+/// in closed form: m1 = g(x0), x1 = x0 - lr m1; m2 = 0.9 m1 + g(x1 - lr m1), x2 = x1 - lr m2.
+#[test]
+fn grad_at_reads_the_rules_state_before_the_step() {
+    let rule_decl = "rule look_ahead(lr = 0.1)(g) {\n    state m = zeros_like(g)\n    \
+                     let ahead = grad_at(param - lr * m)\n    m = 0.9 * m + ahead\n    return -lr * m\n}\n";
+    let files = quadratic_files();
+    let files: Vec<(&str, &str)> = files.iter().map(|(n, t)| (*n, t.as_str())).collect();
+    let program = rule_decl.to_string() + &quadratic("look_ahead(lr = 0.1)", 2);
+    let run = run("look_ahead", &program, &files);
+    let lr = 0.1;
+    let step = |x: &[f64], d: &[f64]| -> Vec<f64> { x.iter().zip(d).map(|(a, b)| a - lr * b).collect() };
+    let (m1w, m1v) = quadratic_grad(&W0, &V0);
+    let (w1, v1) = (step(&W0, &m1w), step(&V0, &m1v));
+    let (aw, av) = quadratic_grad(&step(&w1, &m1w), &step(&v1, &m1v));
+    let m2w: Vec<f64> = m1w.iter().zip(&aw).map(|(m, g)| 0.9 * m + g).collect();
+    let m2v: Vec<f64> = m1v.iter().zip(&av).map(|(m, g)| 0.9 * m + g).collect();
+    let (w2, v2) = (step(&w1, &m2w), step(&v1, &m2v));
+    let c = checkpoint(&run, 2);
+    for (name, got, want) in [("w", vec1(&c, "tensor/m.w"), w2), ("v", vec1(&c, "tensor/m.v"), v2)] {
+        for (g, w) in got.iter().zip(&want) {
+            assert!((g - w).abs() < 1e-14, "{name} after two steps is {got}, want {want:?}");
+        }
+    }
+    let _ = std::fs::remove_dir_all(run.parent().and_then(Path::parent).expect("the test directory"));
+}

@@ -35,15 +35,21 @@ pub struct Outcome {
 /// The random-draw key of the metrics' own fresh data at a step: far from every training step.
 const EVAL_DRAW: u64 = 1 << 40;
 
+/// The probe graphs of a group (`grad_at`): they give the points the gradient is taken at, from
+/// the rule's state before the step, of which `reads` are the slots (per tensor) they need.
+struct Probe<T: Lane> {
+    exec: RuleExec<T>,
+    reads: Vec<Vec<usize>>,
+}
+
 /// Everything one run keeps.
 struct State<T: Lane> {
     /// Inputs of the step graphs: current tensors, initial tensors, data fields.
     inputs: Vec<ArrayD<T>>,
     rows: Vec<(usize, Rows<T>)>,
     interps: Vec<RuleExec<T>>,
-    /// Per group whose rule evaluates the gradient at another point (`grad_at`, SAM): its probe
-    /// graphs, and per tensor the state slots they read.
-    probes: Vec<Option<(RuleExec<T>, Vec<Vec<usize>>)>>,
+    /// Per group whose rule evaluates the gradient at another point (`grad_at`, SAM).
+    probes: Vec<Option<Probe<T>>>,
     /// The training step (loss and gradients), fresh data and each split's metrics, compiled
     /// once (kernels and buffers kept across steps).
     train: GraphExec<T>,
@@ -150,8 +156,10 @@ fn start<T: Lane>(plan: &Plan) -> Result<State<T>, String> {
         .groups
         .iter()
         .map(|g| {
-            (!g.probes.is_empty())
-                .then(|| (RuleExec::new(g.probes.clone(), plan.seed), g.probes.iter().map(states_read).collect()))
+            (!g.probes.is_empty()).then(|| Probe {
+                exec: RuleExec::new(g.probes.clone(), plan.seed),
+                reads: g.probes.iter().map(states_read).collect(),
+            })
         })
         .collect();
     let mut train_roots = vec![plan.loss];
@@ -193,7 +201,7 @@ fn gradient_at_points<T: Lane>(
 ) -> Result<Vec<ArrayD<T>>, Fault> {
     let group = &plan.groups[gi];
     let at = |t: usize| plan.grads.iter().position(|g| g.0 == t).expect("trained tensors have gradients");
-    let Some((probe, reads)) = st.probes[gi].as_mut() else { return Ok(Vec::new()) };
+    let Some(Probe { exec: probe, reads }) = st.probes[gi].as_mut() else { return Ok(Vec::new()) };
     for (k, slots) in reads.iter().enumerate() {
         for &slot in slots {
             if let Some(v) = st.interps[gi].state(k, slot) {
