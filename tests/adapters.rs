@@ -78,6 +78,7 @@ const STUDENTS: &str = "experiment e {
     let g0 = grad(mse(base(xc), teacher(xc)), base.w)
     let basis = orthogonal([8, 8])
     dora_s = base adapted by dora(rank = 2, alpha = 3, init_a = lora_ga_a(g0), init_b = lora_ga_b(g0)) on w
+    dora0 = base adapted by dora(rank = 2, alpha = 3) on w
     sorsa_s = base adapted by sorsa(rank = 2, scale = 0.5) on w
     svfit_s = base adapted by svfit(rank = 2) on w
     bone_s = base adapted by bone(rank = 2) on w
@@ -86,17 +87,17 @@ const STUDENTS: &str = "experiment e {
     oa0 = base adapted by orthogonal_adaptation(rank = 2, basis = basis, index = 0) on w
     oa1 = base adapted by orthogonal_adaptation(rank = 2, basis = basis, index = 1) on w
     data x = gaussian([64, 8]) fresh every step
-    loss = mse(dora_s(x), teacher(x)) + mse(sorsa_s(x), teacher(x)) + 0.01 * sorsa_regularizer(sorsa_s.w.u, sorsa_s.w.vt)
+    loss = mse(dora_s(x), teacher(x)) + mse(dora0(x), teacher(x)) + mse(sorsa_s(x), teacher(x)) + 0.01 * sorsa_regularizer(sorsa_s.w.u, sorsa_s.w.vt)
         + mse(svfit_s(x), teacher(x)) + mse(bone_s(x), teacher(x)) + mse(sb_s(x), teacher(x))
         + mse(olora_s(x), teacher(x)) + mse(oa0(x), teacher(x)) + mse(oa1(x), 2 * teacher(x))
-    optimize dora_s.w, sorsa_s.w, svfit_s.w, bone_s.w, sb_s.w, olora_s.w, oa0.w, oa1.w with adam(lr = 0.02)
+    optimize dora_s.w, dora0.w, sorsa_s.w, svfit_s.w, bone_s.w, sb_s.w, olora_s.w, oa0.w, oa1.w with adam(lr = 0.02)
     steps = 5
     log every 5 {
         loss
         reg = sorsa_regularizer(sorsa_s.w.u, sorsa_s.w.vt)
-        g_dora = norm(grad(dora_s.w))
-        dora_b = norm(grad(dora_s.w.b) - 1.5 * ((dora_s.w.magnitude / norm(dora_s.w.base + 1.5 * dora_s.w.b @ dora_s.w.a, axis = 1))[:, None] * grad(dora_s.w)) @ dora_s.w.a^T)
-        dora_m = norm(grad(dora_s.w.magnitude) - sum(grad(dora_s.w) * dora_s.w / dora_s.w.magnitude[:, None], axis = 1))
+        g_dora = norm(grad(dora0.w))
+        dora_b = norm(grad(dora0.w.b) - 1.5 * ((dora0.w.magnitude / norm(base.w + 1.5 * dora0.w.b @ dora0.w.a, axis = 1))[:, None] * grad(dora0.w)) @ dora0.w.a^T)
+        dora_m = norm(grad(dora0.w.magnitude) - sum(grad(dora0.w) * dora0.w / dora0.w.magnitude[:, None], axis = 1))
     }
 }
 ";
@@ -108,7 +109,7 @@ fn merged_weights_follow_each_adapter_after_training() {
     let c = checkpoint(&run, 5);
     let tol = 1e-12;
     // DoRA: magnitude * V / ||V||_row, V = base + (alpha / rank) B A.
-    let v = mat(&c, "tensor/dora_s.w.base") + mat(&c, "tensor/dora_s.w.b").dot(&mat(&c, "tensor/dora_s.w.a")) * 1.5;
+    let v = mat(&c, "tensor/dora_s.w") + mat(&c, "tensor/dora_s.w.b").dot(&mat(&c, "tensor/dora_s.w.a")) * 1.5;
     let m = vec1(&c, "tensor/dora_s.w.magnitude");
     let mut want = v.clone();
     for (mut row, (vr, mi)) in want.rows_mut().into_iter().zip(v.rows().into_iter().zip(&m)) {
@@ -118,11 +119,11 @@ fn merged_weights_follow_each_adapter_after_training() {
     close("dora", &mat(&c, "merged/dora_s.w"), &want, tol);
     // SORSA: residual + scale (u * s) vt.
     let us = mat(&c, "tensor/sorsa_s.w.u") * &vec1(&c, "tensor/sorsa_s.w.s");
-    let want = mat(&c, "tensor/sorsa_s.w.residual") + us.dot(&mat(&c, "tensor/sorsa_s.w.vt")) * 0.5;
+    let want = mat(&c, "tensor/sorsa_s.w") + us.dot(&mat(&c, "tensor/sorsa_s.w.vt")) * 0.5;
     close("sorsa", &mat(&c, "merged/sorsa_s.w"), &want, tol);
     // SVFit: residual + (u * s) vt, u and vt frozen at their initial values.
     let us = mat(&c, "tensor/svfit_s.w.u") * &vec1(&c, "tensor/svfit_s.w.s");
-    let want = mat(&c, "tensor/svfit_s.w.residual") + us.dot(&mat(&c, "tensor/svfit_s.w.vt"));
+    let want = mat(&c, "tensor/svfit_s.w") + us.dot(&mat(&c, "tensor/svfit_s.w.vt"));
     close("svfit", &mat(&c, "merged/svfit_s.w"), &want, tol);
     // Bone: the block b^T [6, 2] added to each of the 4 column groups of w [6, 8].
     let b = mat(&c, "tensor/bone_s.w.b");
@@ -137,8 +138,7 @@ fn merged_weights_follow_each_adapter_after_training() {
         + mat(&c, "tensor/sb_s.w.b").dot(&mat(&c, "tensor/sb_s.w.r")).dot(&mat(&c, "tensor/sb_s.w.a"));
     close("lora_sb", &mat(&c, "merged/sb_s.w"), &want, tol);
     // OLoRA: base + scaling B A.
-    let want =
-        mat(&c, "tensor/olora_s.w.base") + mat(&c, "tensor/olora_s.w.b").dot(&mat(&c, "tensor/olora_s.w.a")) * 1.5;
+    let want = mat(&c, "tensor/olora_s.w") + mat(&c, "tensor/olora_s.w.b").dot(&mat(&c, "tensor/olora_s.w.a")) * 1.5;
     close("olora", &mat(&c, "merged/olora_s.w"), &want, tol);
     // Orthogonal adaptation: the two updates have orthogonal row spaces, so they add without
     // interference: (W1 - W0) (W2 - W0)^T = 0.
@@ -151,7 +151,8 @@ fn merged_weights_follow_each_adapter_after_training() {
     let basis = mat(&c, "tensor/basis");
     close("basis block", &mat(&c, "tensor/oa1.w.basis_i"), &basis.slice(ndarray::s![.., 2..4]).to_owned(), 0.0);
     // The logged gradients follow PEFT's DoRA (the row norm detached): dL/dB = s diag(m / ||V||) G A^T
-    // and dL/dm = sum_row(G * V / ||V||), with G the gradient of the effective weight.
+    // and dL/dm = sum_row(G * V / ||V||), with G the gradient of the effective weight (dora0 starts
+    // from B = 0, so its base is base.w).
     for row in metric_rows(&run) {
         let g = row["g_dora"].as_f64().expect("g_dora");
         assert!(g > 0.0, "{row}");

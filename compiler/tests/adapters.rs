@@ -146,8 +146,6 @@ fn adapted_weights_equal_the_base_at_initialization() {
         let merged = it.merged("s.w");
         let d = max_abs_diff(&merged, &base);
         assert!(d < 1e-12, "{adapter}: the adapted weight is {d:e} from the base at initialization");
-        // The adapter's frozen copy of the base is the base (the residuals are other tensors).
-        assert_eq!(it.tensor("s.w").into_dyn(), base, "{adapter}: the adapted base");
     }
 }
 
@@ -248,7 +246,7 @@ fn olora_takes_the_qr_factors() {
     let ba = Array2::from_shape_vec((3, 2), vec![3.0, 1.32, 4.0, 1.76, 0.0, 0.0]).expect("ba");
     close("olora B A", &b.dot(&a), &ba, 1e-12);
     let w = it.tensor("base.w");
-    close("olora base", &it.tensor("s.w.base"), &(&w - &(ba * 2.0)), 1e-12);
+    close("olora base", &it.tensor("s.w"), &(&w - &(ba * 2.0)), 1e-12);
 }
 
 /// PiSSA's factors (PEFT's pissa_init) of diag-like w = [[3, 0], [0, 2], [0, 0]] at rank 1:
@@ -278,8 +276,8 @@ fn pissa_takes_the_principal_singular_triplet() {
         1e-12,
     );
     let residual = Array2::from_shape_vec((3, 2), vec![0.0, 0.0, 0.0, 2.0, 0.0, 0.0]).expect("residual");
-    close("lora(pissa init) base", &it.tensor("s.w.base"), &residual, 1e-12);
-    close("pissa residual", &it.tensor("p.w.residual"), &residual, 1e-12);
+    close("lora(pissa init) base", &it.tensor("s.w"), &residual, 1e-12);
+    close("pissa residual", &it.tensor("p.w"), &residual, 1e-12);
     let s3 = 3f64.sqrt();
     close_up_to_signs(
         "pissa A",
@@ -324,7 +322,7 @@ fn lora_ga_follows_the_authors_directions_and_scales() {
         close_up_to_signs(&format!("lora_ga({options}) A"), &it.tensor("s.w.a"), &a_want, false, 1e-12);
         close_up_to_signs(&format!("lora_ga({options}) B"), &it.tensor("s.w.b"), &b_want, true, 1e-12);
         let offset = it.tensor("s.w.b").dot(&it.tensor("s.w.a")) * 2.0;
-        close(&format!("lora_ga({options}) base"), &it.tensor("s.w.base"), &(&it.tensor("base.w") - &offset), 1e-12);
+        close(&format!("lora_ga({options}) base"), &it.tensor("s.w"), &(&it.tensor("base.w") - &offset), 1e-12);
     }
 }
 
