@@ -163,7 +163,10 @@ pub fn schedule_values(schedule: &str, steps: usize, seed: u64) -> Result<Vec<f6
 /// Compiles a rule expression for the fixture's named tensors, so rules may route by name
 /// (`route(paths = ["b"], ...)`); diagnostics become one message.
 fn compile_named(rule: &str, params: &[(String, Vec<usize>)]) -> Result<Vec<Graph>, String> {
-    optic_compiler::lower::compile_rule_named(None, rule, params).map_err(|diags| diagnostics_message(rule, &diags))
+    let graphs = optic_compiler::lower::compile_rule_named(None, rule, params)
+        .map_err(|diags| diagnostics_message(rule, &diags))?;
+    optic_compiler::lower::needs_training_loop(rule, &graphs)?;
+    Ok(graphs)
 }
 
 /// Compiles a rule expression for the given parameter shapes; diagnostics become one message
@@ -174,6 +177,7 @@ fn compile(rule: &str, shapes: &[Vec<usize>]) -> Result<Vec<Graph>, String> {
     if graphs.len() != shapes.len() {
         return Err(format!("the rule compiled to {} graphs for {} parameters", graphs.len(), shapes.len()));
     }
+    optic_compiler::lower::needs_training_loop(rule, &graphs)?;
     Ok(graphs)
 }
 

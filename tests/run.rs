@@ -67,6 +67,9 @@ examples!(
     muon_vs_adam
 );
 
+// adapt: the adapters side by side
+examples!(adapters_teacher_student);
+
 fn metrics(dir: &Path) -> String {
     std::fs::read_to_string(dir.join("metrics.jsonl")).expect("metrics")
 }

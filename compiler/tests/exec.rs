@@ -77,6 +77,9 @@ const RULES: &[&str] = &[
     "soap(lr = 0.01, precondition_frequency = 2)",
     "psgd_kron(lr = 0.01, weight_decay = 0.1)",
     "cosmos(lr = 0.01, rank = 2, weight_decay = 0.1)",
+    // adapt: rules that read the gradient at another point (their input 1, random here)
+    "sam(inner = sgd(lr = 0.1, momentum = 0.9), rho = 0.05)",
+    "sam(inner = adam(lr = 0.01), rho = 0.1, adaptive = true)",
 ];
 
 /// Random shapes for a group of parameters: a matrix and a vector, sizes drawn per case.
@@ -118,8 +121,15 @@ fn compare<T: Lane>(rule: &str, shapes: &[Vec<usize>], seed: u64) -> Result<f64,
         }
         Ok(())
     };
+    // One tensor per input of each graph: the gradient, and for a rule with `grad_at` the
+    // gradient at its point.
+    let inputs: Vec<usize> = interp.graphs().iter().map(|g| g.inputs.len()).collect();
     for step in 1..=6u64 {
-        let grads: Vec<Vec<ArrayD<T>>> = shapes.iter().map(|s| vec![cast(&random(&mut rng, s, 0.1))]).collect();
+        let grads: Vec<Vec<ArrayD<T>>> = shapes
+            .iter()
+            .zip(&inputs)
+            .map(|(s, &k)| (0..k).map(|_| cast(&random(&mut rng, s, 0.1))).collect())
+            .collect();
         let d_interp = interp.step(step, &p_interp, &grads).map_err(|e| format!("interp: {e}"))?;
         let d_dir = directing.step(step, &p_dir, &grads).map_err(|e| format!("exec step: {e}"))?;
         applying.step_apply(step, &mut p_apply, &grads).map_err(|e| format!("exec step_apply: {e}"))?;
@@ -178,9 +188,9 @@ fn is_call(node: &optic_compiler::ir::Node) -> bool {
 /// parameter of `n` elements in f32, after its second step (steady state).
 fn fused_cost(rule: &str, n: usize) -> (usize, usize, usize) {
     let graphs = compile_rule(rule, &[vec![n]]).expect("compiles");
+    let grads = vec![vec![ArrayD::<f32>::ones(IxDyn(&[n])); graphs[0].inputs.len()]];
     let mut exec = RuleExec::<f32>::new(graphs, 0);
     let mut params = vec![ArrayD::<f32>::ones(IxDyn(&[n]))];
-    let grads = vec![vec![ArrayD::<f32>::ones(IxDyn(&[n]))]];
     for step in 1..=2 {
         exec.step_apply(step, &mut params, &grads).expect("runs");
     }
@@ -268,9 +278,9 @@ fn fused_plans_of_the_stdlib_rules() {
     for rule in RULES {
         let (k1, b1, l1) = fused_cost(rule, 4096);
         let graphs = compile_rule(rule, &[vec![64, 64]]).expect("compiles");
+        let grads = vec![vec![ArrayD::<f32>::ones(IxDyn(&[64, 64])); graphs[0].inputs.len()]];
         let mut exec = RuleExec::<f32>::new(graphs, 0);
         let mut params = vec![ArrayD::<f32>::ones(IxDyn(&[64, 64]))];
-        let grads = vec![vec![ArrayD::<f32>::ones(IxDyn(&[64, 64]))]];
         for step in 1..=2 {
             exec.step_apply(step, &mut params, &grads).expect("runs");
         }

@@ -16,6 +16,23 @@ fn lowrank_spectrum(m: int, n: int, rank: int, std) {
     let (u, s, vt) = svd(lowrank([m, n], rank, std))
     return s
 }
+
+/// The singular values of any matrix.
+fn spectrum(w) {
+    let (u, s, vt) = svd(w)
+    return s
+}
+
+/// An aligned_lowrank draw of rank r for a Gaussian target, and what of it lies outside the
+/// target's top-r singular subspaces (left and right), its norm, and its cosine with the
+/// target's rank-r truncation: [outside, norm, cosine].
+fn aligned_check(m: int, n: int, r: int, std) {
+    let target = gaussian([m, n])
+    let w = aligned_lowrank([m, n], target, r, std)
+    let (u, s, vt) = svd(target, r)
+    let outside = norm(w - u @ (u^T @ w @ vt^T) @ vt)
+    return concat([fill([1], outside), fill([1], norm(w)), fill([1], cosine_similarity(w, (u * s) @ vt))])
+}
 "#;
 
 /// The value of an expression in f64, drawn with `seed`.
@@ -247,4 +264,79 @@ fn from_file_reads_the_array() {
     let want: Vec<f64> = (1..=6).map(f64::from).collect();
     assert_eq!(v.iter().copied().collect::<Vec<_>>(), want);
     let _ = std::fs::remove_dir_all(dir);
+}
+
+/// torch.nn.init.orthogonal_'s sign fix: Q times the signs of diag(R), so that Q^T G = R' is upper
+/// triangular with a positive diagonal for the Gaussian draw G ([max, min], transposed for wide
+/// shapes). `orthogonal` draws G first, so `gaussian` of the same shape and seed is that draw.
+#[test]
+fn orthogonal_fixes_the_signs_as_torch_does() {
+    for (shape, seed) in [([7usize, 3usize], 21u64), ([3, 7], 22), ([5, 5], 23)] {
+        let (m, n) = (shape[0], shape[1]);
+        let q = eval(&format!("orthogonal([{m}, {n}])"), seed);
+        let g = eval(&format!("gaussian([{}, {}])", m.max(n), m.min(n)), seed);
+        let q = q.into_dimensionality::<ndarray::Ix2>().expect("a matrix");
+        let q = if m >= n { q } else { q.t().to_owned() };
+        let g = g.into_dimensionality::<ndarray::Ix2>().expect("a matrix");
+        let r = q.t().dot(&g);
+        for ((i, j), v) in r.indexed_iter() {
+            if i > j {
+                assert!(v.abs() < 1e-12, "orthogonal {shape:?}: Q^T G is not upper triangular at ({i}, {j}): {v}");
+            } else if i == j {
+                assert!(*v > 0.0, "orthogonal {shape:?}: R'[{i}, {i}] = {v} is not positive");
+            }
+        }
+        // `gain` scales the same draw.
+        let twice = eval(&format!("orthogonal([{m}, {n}], gain = 2)"), seed);
+        let once = eval(&format!("orthogonal([{m}, {n}])"), seed);
+        assert!(twice.iter().zip(&once).all(|(a, b)| (a - 2.0 * b).abs() < 1e-15), "gain 2 doubles the draw");
+    }
+}
+
+/// `spectral` has exactly the prescribed singular values (any order, any sign), the rest zero.
+#[test]
+fn spectral_has_its_singular_values() {
+    let s = eval("spectrum(spectral([9, 6], values = 1 / (1 + arange(4))))", 24);
+    let want = [1.0, 0.5, 1.0 / 3.0, 0.25, 0.0, 0.0];
+    for (g, w) in s.iter().zip(want) {
+        assert!((g - w).abs() < 1e-12, "singular values {s}, want {want:?}");
+    }
+    let s = eval("spectrum(spectral([4, 10], values = 2 - arange(4)))", 25);
+    let want = [2.0, 1.0, 1.0, 0.0];
+    for (g, w) in s.iter().zip(want) {
+        assert!((g - w).abs() < 1e-12, "|values| sorted: {s}, want {want:?}");
+    }
+}
+
+/// `matched_lowrank`: rank r at the Frobenius norm std sqrt(m n) for every r, so a rank-1 and a
+/// full-rank draw have the same norm and different ranks; or at the spectral norm
+/// std (sqrt(m) + sqrt(n)).
+#[test]
+fn matched_lowrank_keeps_its_norm_across_ranks() {
+    let (m, n, std) = (30usize, 20usize, 0.5);
+    let fro = std * ((m * n) as f64).sqrt();
+    for rank in [1usize, 3, 20] {
+        let s = eval(&format!("spectrum(matched_lowrank([{m}, {n}], rank = {rank}, std = {std}))"), 26 + rank as u64);
+        let s: Vec<f64> = s.iter().copied().collect();
+        let norm = s.iter().map(|v| v * v).sum::<f64>().sqrt();
+        assert!((norm - fro).abs() < 1e-10 * fro, "rank {rank}: Frobenius norm {norm}, want {fro}");
+        assert!(s[rank - 1] > 1e-6 * s[0], "rank {rank}: {s:?}");
+        assert!(s[rank..].iter().all(|v| *v < 1e-10 * s[0]), "rank {rank} exactly: {s:?}");
+    }
+    let s = eval(&format!("spectrum(matched_lowrank([{m}, {n}], rank = 2, std = {std}, matching = \"spectral\"))"), 30);
+    let top = std * ((m as f64).sqrt() + (n as f64).sqrt());
+    assert!((s[0] - top).abs() < 1e-10 * top, "spectral norm {}, want {top}", s[0]);
+}
+
+/// `aligned_lowrank` lies in the target's top-r singular subspaces, is the target's rank-r
+/// truncation up to scale, and has the Frobenius norm std sqrt(m n).
+#[test]
+fn aligned_lowrank_lies_in_the_targets_top_subspace() {
+    let (m, n, r, std) = (12usize, 9usize, 3usize, 2.0);
+    let v = eval(&format!("aligned_check({m}, {n}, {r}, {std})"), 31);
+    let (outside, norm, cosine) = (v[0], v[1], v[2]);
+    let fro = std * ((m * n) as f64).sqrt();
+    assert!(outside < 1e-10 * fro, "{outside} of the draw lies outside the target's top subspaces");
+    assert!((norm - fro).abs() < 1e-10 * fro, "norm {norm}, want {fro}");
+    assert!((cosine - 1.0).abs() < 1e-12, "cosine with the target's truncation {cosine}");
 }

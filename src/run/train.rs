@@ -35,12 +35,21 @@ pub struct Outcome {
 /// The random-draw key of the metrics' own fresh data at a step: far from every training step.
 const EVAL_DRAW: u64 = 1 << 40;
 
+/// The probe graphs of a group (`grad_at`): they give the points the gradient is taken at, from
+/// the rule's state before the step, of which `reads` are the slots (per tensor) they need.
+struct Probe<T: Lane> {
+    exec: RuleExec<T>,
+    reads: Vec<Vec<usize>>,
+}
+
 /// Everything one run keeps.
 struct State<T: Lane> {
     /// Inputs of the step graphs: current tensors, initial tensors, data fields.
     inputs: Vec<ArrayD<T>>,
     rows: Vec<(usize, Rows<T>)>,
     interps: Vec<RuleExec<T>>,
+    /// Per group whose rule evaluates the gradient at another point (`grad_at`, SAM).
+    probes: Vec<Option<Probe<T>>>,
     /// The training step (loss and gradients), fresh data and each split's metrics, compiled
     /// once (kernels and buffers kept across steps).
     train: GraphExec<T>,
@@ -143,13 +152,97 @@ fn start<T: Lane>(plan: &Plan) -> Result<State<T>, String> {
         rows.push((i, Rows::new(d, fields, i, plan.seed)));
     }
     let interps = plan.groups.iter().map(|g| RuleExec::new(g.graphs.clone(), plan.seed)).collect();
+    let probes = plan
+        .groups
+        .iter()
+        .map(|g| {
+            (!g.probes.is_empty()).then(|| Probe {
+                exec: RuleExec::new(g.probes.clone(), plan.seed),
+                reads: g.probes.iter().map(states_read).collect(),
+            })
+        })
+        .collect();
     let mut train_roots = vec![plan.loss];
     train_roots.extend(plan.grads.iter().map(|g| g.1));
     let train = GraphExec::new(plan.train.clone(), train_roots);
     let fresh_roots = plan.datasets.iter().flat_map(|d| d.fresh_roots.iter().copied()).collect();
     let fresh = GraphExec::new(plan.fresh.clone(), fresh_roots);
     let metrics = plan.metrics.iter().map(|_| HashMap::new()).collect();
-    Ok(State { inputs, rows, interps, train, fresh, metrics })
+    Ok(State { inputs, rows, interps, probes, train, fresh, metrics })
+}
+
+/// The state slots a graph's output depends on.
+fn states_read(g: &optic_compiler::ir::Graph) -> Vec<usize> {
+    let mut seen = vec![false; g.nodes.len()];
+    let mut stack = vec![g.output];
+    let mut slots = Vec::new();
+    while let Some(n) = stack.pop() {
+        if std::mem::replace(&mut seen[n], true) {
+            continue;
+        }
+        if let optic_compiler::ir::Op::State(k) = g.nodes[n].op {
+            slots.push(k);
+        }
+        stack.extend(g.nodes[n].op.operands());
+    }
+    slots
+}
+
+/// The loss's gradient with group `gi`'s tensors moved to the points its rule asks for
+/// (`grad_at`): the probe graphs give the points from the step's gradients and the rule's state
+/// before the step; the training graph runs again there, on the same batch (the same data and
+/// random draws); the tensors are put back. Returns the gradient of each of the group's tensors.
+fn gradient_at_points<T: Lane>(
+    plan: &Plan,
+    st: &mut State<T>,
+    gi: usize,
+    step: u64,
+    grads: &[ArrayD<T>],
+) -> Result<Vec<ArrayD<T>>, Fault> {
+    let group = &plan.groups[gi];
+    let at = |t: usize| plan.grads.iter().position(|g| g.0 == t).expect("trained tensors have gradients");
+    let Some(Probe { exec: probe, reads }) = st.probes[gi].as_mut() else { return Ok(Vec::new()) };
+    for (k, slots) in reads.iter().enumerate() {
+        for &slot in slots {
+            if let Some(v) = st.interps[gi].state(k, slot) {
+                probe.set_state(k, slot, v.clone()).map_err(Fault::Error)?;
+            }
+        }
+    }
+    let params: Vec<ArrayD<T>> = group.tensors.iter().map(|&t| st.inputs[t].clone()).collect();
+    let ins: Vec<Vec<ArrayD<T>>> = group.tensors.iter().map(|&t| vec![grads[at(t)].clone()]).collect();
+    let points = probe
+        .step(step, &params, &ins)
+        .map_err(|e| Fault::Error(format!("step {step}, rule `{}` choosing its point: {e}", group.rule)))?;
+    for (p, &t) in points.iter().zip(&group.tensors) {
+        if let Some(x) = p.iter().find(|x| !x.is_finite()) {
+            return Err(Fault::Numeric(format!(
+                "the point rule `{}` evaluates `{}` at contains {x} at step {step}",
+                group.rule, plan.tensors[t].path
+            )));
+        }
+    }
+    for (&t, p) in group.tensors.iter().zip(points) {
+        st.inputs[t] = p;
+    }
+    let vals = st.train.run(step, &st.inputs, plan.seed);
+    for (&t, p) in group.tensors.iter().zip(params) {
+        st.inputs[t] = p;
+    }
+    let vals = vals
+        .map_err(|e| Fault::Error(format!("step {step}, the training graph at rule `{}`'s point: {e}", group.rule)))?;
+    let mut out = Vec::with_capacity(group.tensors.len());
+    for &t in &group.tensors {
+        let g = vals[1 + at(t)].clone();
+        if let Some(x) = g.iter().find(|x| !x.is_finite()) {
+            return Err(Fault::Numeric(format!(
+                "the gradient of `{}` at rule `{}`'s point contains {x} at step {step}",
+                plan.tensors[t].path, group.rule
+            )));
+        }
+        out.push(g);
+    }
+    Ok(out)
 }
 
 /// Sets the data inputs for a step (or, with `eval_key`, the metrics' own fresh draw).
@@ -193,18 +286,29 @@ fn train_step<T: Lane>(plan: &Plan, st: &mut State<T>, step: u64) -> Result<f64,
             )));
         }
     }
-    for (group, interp) in plan.groups.iter().zip(&mut st.interps) {
+    // Every group's extra gradient is taken before any group updates its tensors.
+    let mut extra = Vec::with_capacity(plan.groups.len());
+    for gi in 0..plan.groups.len() {
+        extra.push(gradient_at_points(plan, st, gi, step, &grads)?);
+    }
+    for ((group, interp), mut extra) in plan.groups.iter().zip(&mut st.interps).zip(extra) {
         // The rule updates the tensors in place (the update fused into its kernels).
         let mut params: Vec<ArrayD<T>> = group
             .tensors
             .iter()
             .map(|&t| std::mem::replace(&mut st.inputs[t], ArrayD::zeros(ndarray::IxDyn(&[0]))))
             .collect();
+        // Input 0 is the gradient; a rule asking for `grad_at` reads the one at its point as input 1.
+        extra.reverse();
         let ins: Vec<Vec<ArrayD<T>>> = group
             .tensors
             .iter()
             .map(|&t| {
-                vec![grads[plan.grads.iter().position(|g| g.0 == t).expect("trained tensors have gradients")].clone()]
+                let g =
+                    grads[plan.grads.iter().position(|g| g.0 == t).expect("trained tensors have gradients")].clone();
+                let mut v = vec![g];
+                v.extend(extra.pop());
+                v
             })
             .collect();
         let applied = interp.step_apply(step, &mut params, &ins);

@@ -197,6 +197,24 @@ pub fn run(ch: &mut Checker, id: DeclId, args: Option<&Bound>, extra: Extra) -> 
                         check_init_value(ch, &mut f, &shape, v, init.span);
                         add_member(ch, &mut f, &mut out, name, Member::Param(ParamInfo { shape, trainable: true }));
                     }
+                    // `frozen w = e` on the adapted weight itself: its base rewritten at
+                    // initialization (PEFT's in-place edits for PiSSA, OLoRA, LoRA-GA), not a member.
+                    StmtKind::Frozen { name, value }
+                        if f.ctx == Ctx::Adapter && decl.target.as_ref().is_some_and(|t| t.name == name.name) =>
+                    {
+                        let v = ch.eval(&mut f, value);
+                        if let Some(shape) = &decl.shape {
+                            let want = declared_shape(&f, shape);
+                            check_same_shape(
+                                ch,
+                                &f,
+                                &want,
+                                &v,
+                                value.span,
+                                &format!("the adapted weight `{}`", name.name),
+                            );
+                        }
+                    }
                     StmtKind::Frozen { name, value } if matches!(f.ctx, Ctx::Model | Ctx::Adapter) => {
                         let v = ch.eval(&mut f, value);
                         let shape = v.shape().unwrap_or(Shape::Any(None));

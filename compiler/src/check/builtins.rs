@@ -84,6 +84,10 @@ static SIGS: &[Sig] = &[
     sig("onehot", &["labels", "classes"], 2),
     sig("initial", &["x"], 1),
     sig("recorded", &["name", "x"], 2),
+    sig("detach", &["x"], 1),
+    sig("grad", &["f", "wrt"], 2),
+    sig("layer_inputs", &["y", "wrt"], 2),
+    sig("grad_at", &["point"], 1),
 ];
 
 /// Every builtin name.
@@ -145,6 +149,10 @@ pub static NAMES: &[&str] = &[
     "onehot",
     "initial",
     "recorded",
+    "detach",
+    "grad",
+    "layer_inputs",
+    "grad_at",
 ];
 
 /// The builtin of this name, if any.
@@ -248,6 +256,23 @@ fn numeric(ch: &mut Checker, f: &Frame, name: &str, a: &Option<(Value, Span)>) -
 /// Calls a builtin.
 pub fn call(ch: &mut Checker, f: &mut Frame, name: &'static str, args: &[ArgVal], span: Span) -> Value {
     let Some(s) = SIGS.iter().find(|s| s.name == name) else { return Value::Unknown };
+    if name == "grad" && args.len() == 1 && args[0].name.is_none() {
+        // The log entries' `grad(p)`, written where it has no loss to differentiate.
+        ch.report(
+            Diagnostic::error(
+                codes::MISSING_ARG,
+                &f.source,
+                span,
+                "`grad` outside a `log` entry differentiates a value it is given: `grad(f, p)`",
+                "no value to differentiate",
+            )
+            .with_help(
+                "the training loss's gradient is logged as `grad(p)` in a `log` entry; at initialization, \
+                 `grad(mse(base(xc), yc), base.w)` differentiates a loss on a calibration batch",
+            ),
+        );
+        return Value::Unknown;
+    }
     let Some(a) = bind(ch, f, s, args, span) else { return Value::Unknown };
     if UNARY.contains(&name) {
         let Some(shape) = numeric(ch, f, name, &a[0]) else { return Value::Unknown };
@@ -456,6 +481,9 @@ pub fn call(ch: &mut Checker, f: &mut Frame, name: &'static str, args: &[ArgVal]
         }
         "load" => load(ch, f, &a),
         "recorded" => recorded(ch, f, &a),
+        "detach" => numeric(ch, f, name, &a[0]).map_or(Value::Unknown, Value::tensor),
+        "grad_at" => grad_at(ch, f, &a[0], span),
+        "grad" | "layer_inputs" => calibration(ch, f, name, &a, span),
         "onehot" => {
             let Some(shape) = numeric(ch, f, name, &a[0]) else { return Value::Unknown };
             let k = a[1].as_ref().map_or(Dim::Any, |(v, sp)| to_dim(ch, f, v, *sp));
@@ -852,4 +880,105 @@ fn concat(ch: &mut Checker, f: &Frame, a: &[Option<(Value, Span)>]) -> Value {
         });
     }
     out.map_or(Value::Unknown, |d| Value::tensor(Shape::Dims(d)))
+}
+
+/// `grad_at(point)`: the loss's gradient at another value of the parameter a rule updates, a
+/// tensor of the parameter's shape. Only a rule asks for it (the training loop evaluates it).
+fn grad_at(ch: &mut Checker, f: &Frame, point: &Option<(Value, Span)>, span: Span) -> Value {
+    if f.ctx != super::frame::Ctx::Rule {
+        ch.report(
+            Diagnostic::error(
+                codes::MISPLACED_BUILTIN,
+                &f.source,
+                span,
+                "`grad_at` is only meaningful in a rule",
+                "not in a rule",
+            )
+            .with_help("a rule asks for the loss's gradient at another point, e.g. SAM's `inner(grad_at(param + e))`"),
+        );
+        return Value::Unknown;
+    }
+    let Some(shape) = numeric(ch, f, "grad_at", point) else { return Value::Unknown };
+    if let (Some(p), Some((_, sp))) = (f.param.as_ref().and_then(Value::shape), point) {
+        if ch.broadcast(f, *sp, &Value::tensor(p.clone()), *sp, &Value::tensor(shape.clone()), *sp).is_none() {
+            return Value::Unknown;
+        }
+        return Value::tensor(p);
+    }
+    Value::tensor(shape)
+}
+
+/// `grad(f, p)` and `layer_inputs(y, p)`: values an experiment computes once, at initialization,
+/// from its models' initial tensors (the data-driven initializations: LoRA-GA, LoRA-SB, EVA).
+/// `grad` is the gradient of the scalar `f` with respect to the model tensor `p`, a tensor of
+/// `p`'s shape; `layer_inputs` the rows that `p`, a layer's weight [out, in], multiplies while
+/// `y` is computed ([rows, in]).
+fn calibration(ch: &mut Checker, f: &Frame, name: &str, a: &[Option<(Value, Span)>], span: Span) -> Value {
+    if f.ctx != super::frame::Ctx::Experiment {
+        let help = if name == "grad" {
+            "`grad(f, p)` is computed once, at initialization, in an experiment's bindings \
+             (`let g0 = grad(mse(base(xc), yc), base.w)`); a log entry reads the loss's gradient as `grad(p)`"
+        } else {
+            "`layer_inputs(y, p)` is computed once, at initialization, in an experiment's bindings \
+             (`let x0 = layer_inputs(base(xc), base.w)`)"
+        };
+        ch.report(
+            Diagnostic::error(
+                codes::MISPLACED_BUILTIN,
+                &f.source,
+                span,
+                format!("`{name}` is computed in an experiment, at initialization"),
+                "not in an experiment",
+            )
+            .with_help(help),
+        );
+        return Value::Unknown;
+    }
+    let Some(value) = numeric(ch, f, name, &a[0]) else { return Value::Unknown };
+    if name == "grad" && value.rank().is_some_and(|r| r > 0) {
+        let (_, sp) = a[0].as_ref().expect("numeric found it");
+        ch.err(
+            f,
+            codes::SHAPE_MISMATCH,
+            *sp,
+            format!("`grad` differentiates a scalar, not a tensor of shape {value}"),
+            "not a scalar",
+        );
+        return Value::Unknown;
+    }
+    let Some((p, sp)) = &a[1] else { return Value::Unknown };
+    let shape = match p {
+        Value::Param { shape, .. } => shape.clone(),
+        Value::Unknown => return Value::Unknown,
+        other => {
+            ch.report(
+                Diagnostic::error(
+                    codes::TYPE_MISMATCH,
+                    &f.source,
+                    *sp,
+                    format!("`{name}` takes a tensor of a model, such as `base.w`, not {}", other.describe()),
+                    "not a model's tensor",
+                )
+                .with_help(format!("`{name}({}, base.w)`", if name == "grad" { "loss" } else { "base(x)" })),
+            );
+            return Value::Unknown;
+        }
+    };
+    if name == "grad" {
+        return Value::tensor(shape);
+    }
+    match shape {
+        Shape::Dims(d) if d.len() == 2 => Value::tensor(Shape::Dims(vec![Dim::Any, d[1].clone()])),
+        Shape::Dims(d) => {
+            ch.err(
+                f,
+                codes::RANK_MISMATCH,
+                *sp,
+                format!("`layer_inputs` takes a layer's weight [out, in], not a tensor of rank {}", d.len()),
+                "not a matrix",
+            );
+            Value::Unknown
+        }
+        Shape::Any(_) => Value::Tensor(Shape::Any(None), Elem::Float),
+    }
 }

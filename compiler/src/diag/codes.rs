@@ -105,6 +105,9 @@ codes! {
     RECURSION = "E706";
     /// Statements after a `return`.
     UNREACHABLE = "E707";
+    /// A builtin used where it has no meaning (`grad_at` outside a rule, `grad(f, p)` or
+    /// `layer_inputs` outside an experiment's bindings).
+    MISPLACED_BUILTIN = "E708";
 
     /// A data file that is missing or malformed.
     BAD_FILE = "E801";

@@ -47,6 +47,17 @@ impl GradError {
 /// other `wrt` nodes upstream of it still get their gradient through it. A group reduction
 /// ([`Op::Group`]) is differentiated as its argument, as for a single parameter.
 pub fn differentiate(g: &mut Graph, loss: NodeId, wrt: &[NodeId]) -> Result<Vec<NodeId>, GradError> {
+    differentiate_except(g, loss, wrt, &[])
+}
+
+/// [`differentiate`], with the derivative of every node of `stops` taken as zero (the language's
+/// `detach(x)`, torch's `x.detach()`: its value is `x`'s, nothing flows back through it).
+pub fn differentiate_except(
+    g: &mut Graph,
+    loss: NodeId,
+    wrt: &[NodeId],
+    stops: &[NodeId],
+) -> Result<Vec<NodeId>, GradError> {
     let n = g.nodes.len();
     if loss >= n {
         return Err(GradError::new(loss, format!("no such node (the graph has {n})")));
@@ -57,7 +68,7 @@ pub fn differentiate(g: &mut Graph, loss: NodeId, wrt: &[NodeId]) -> Result<Vec<
     if let Some(&w) = wrt.iter().find(|&&w| w >= n) {
         return Err(GradError::new(w, format!("no such node (the graph has {n})")));
     }
-    let active = active(g, loss, wrt)?;
+    let active = active(g, loss, wrt, stops)?;
     let decomposition = (0..=loss).filter(|&i| active[i]).find_map(|i| match g.nodes[i].op {
         Op::Linalg(kind, _) => Some((i, kind)),
         _ => None,
@@ -142,8 +153,9 @@ fn edges(g: &Graph, id: NodeId) -> Vec<NodeId> {
 }
 
 /// Per node up to `loss`: whether it lies on a differentiable path from a `wrt` node to `loss`.
-fn active(g: &Graph, loss: NodeId, wrt: &[NodeId]) -> Result<Vec<bool>, GradError> {
-    let deps: Vec<Vec<NodeId>> = (0..=loss).map(|i| edges(g, i)).collect();
+fn active(g: &Graph, loss: NodeId, wrt: &[NodeId], stops: &[NodeId]) -> Result<Vec<bool>, GradError> {
+    let deps: Vec<Vec<NodeId>> =
+        (0..=loss).map(|i| if stops.contains(&i) { Vec::new() } else { edges(g, i) }).collect();
     for (i, d) in deps.iter().enumerate() {
         if let Some(&e) = d.iter().find(|&&e| e >= i) {
             return Err(GradError::new(i, format!("operand %{e} is not an earlier node")));

@@ -33,6 +33,7 @@ fn params(name: &str) -> &'static [&'static str] {
         "randn" | "rand" => &["shape"],
         "arange" => &["n"],
         "recorded" => &["name", "x"],
+        "grad_at" => &["point"],
         _ => &["x"],
     }
 }
@@ -78,6 +79,15 @@ impl Lowerer<'_> {
                 )),
             },
             "load" => self.load(f, &x0, a.get(1).cloned().flatten(), span),
+            "detach" => {
+                // A copy of the value through which differentiation does not pass.
+                let x = self.tensor(f, x0, span)?;
+                let shape = self.g.shape(x).to_vec();
+                let d = self.node(Op::Reshape(x), shape);
+                self.detached.push(d);
+                Ok(Lv::T(d))
+            }
+            "grad_at" => self.grad_at(f, x0, span),
             "abs" | "sign" | "sqrt" | "exp" | "log" | "sin" | "cos" | "tanh" | "erf" | "floor" | "ceil" | "round" => {
                 let u = Unary::from_builtin(name).expect("the arm lists elementwise builtins");
                 if let Some(v) = Self::known(&x0).and_then(|x| u.eval_f64(x)) {
@@ -457,5 +467,37 @@ fn size(f: &Frame, v: &Lv, span: Span) -> LResult<usize> {
     match Lowerer::known(v) {
         Some(x) if x >= 0.0 && x.fract() == 0.0 => Ok(x as usize),
         _ => Err(error(f, span, codes::LOWERING, "a size must be a whole number known before running")),
+    }
+}
+
+impl Lowerer<'_> {
+    /// `grad_at(point)` in a rule: the loss's gradient with the parameter at `point`, read as the
+    /// rule graph's input 1 (see [`super::probe_graph`]); one such gradient per rule application.
+    fn grad_at(&mut self, f: &Frame, point: Lv, span: Span) -> LResult<Lv> {
+        let in_rule = f.inst.is_some() && matches!(self.vars.mode, super::model::VarMode::None);
+        let Some(param) = self.g.inputs.first().cloned().filter(|_| in_rule) else {
+            return Err(error(f, span, codes::MISPLACED_BUILTIN, "`grad_at` is only meaningful in a rule"));
+        };
+        if self.probe.is_some() {
+            return Err(error(
+                f,
+                span,
+                UNSUPPORTED,
+                "a rule application evaluates the gradient at one other point: `grad_at` is used twice",
+            ));
+        }
+        let p = self.tensor(f, point, span)?;
+        if super::expr::broadcast(self.g.shape(p), &param).as_deref() != Some(param.as_slice()) {
+            return Err(error(
+                f,
+                span,
+                codes::SHAPE_MISMATCH,
+                format!("the point has shape {:?}, the parameter {param:?}", self.g.shape(p)),
+            ));
+        }
+        let p = self.expand_to(p, &param);
+        self.probe = Some(p);
+        self.g.inputs.push(param.clone());
+        Ok(Lv::T(self.node(Op::Input(1), param)))
     }
 }

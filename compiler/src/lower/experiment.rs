@@ -73,6 +73,10 @@ pub struct Group {
     pub tensors: Vec<usize>,
     /// One rule graph per tensor.
     pub graphs: Vec<Graph>,
+    /// For a rule that evaluates the gradient at another point (`grad_at`), one probe graph
+    /// per tensor ([`super::probe_graph`]: the point, from the same inputs; the parameter itself
+    /// for a tensor whose rule asks for no other point); empty otherwise.
+    pub probes: Vec<Graph>,
 }
 
 /// Everything a runner needs to run an experiment (one point of its sweep).
@@ -598,6 +602,7 @@ fn lower_inner(prog: &Program, name: &str, overrides: &[(String, String)]) -> Re
     // The training step: the loss and its gradients.
     let loss_expr = col.loss.clone().expect("the checker requires a loss");
     let wanted: Vec<usize> = (0..n_tensors).filter(|&t| trained[t]).collect();
+    let mut stops = Vec::new();
     let (mut train, roots) = pass.lower(&shapes, |lw, f| {
         let inputs: Vec<NodeId> = wanted.iter().map(|&t| lw.var_node(t)).collect();
         let v = lw.expr(f, &loss_expr)?;
@@ -612,10 +617,11 @@ fn lower_inner(prog: &Program, name: &str, overrides: &[(String, String)]) -> Re
         }
         let mut r = vec![loss];
         r.extend(inputs);
+        stops = lw.detached.clone();
         Ok(r)
     })?;
     let loss = roots[0];
-    let grads = crate::grad::differentiate(&mut train, loss, &roots[1..])
+    let grads = crate::grad::differentiate_except(&mut train, loss, &roots[1..], &stops)
         .map_err(|e| error(&f, loss_expr.span, codes::LOWERING, format!("cannot differentiate the loss: {e}")))?;
     train.output = loss;
     plan.grads = wanted.iter().copied().zip(grads).collect();
@@ -627,9 +633,9 @@ fn lower_inner(prog: &Program, name: &str, overrides: &[(String, String)]) -> Re
 
     // Rules, one graph per trained tensor.
     for ((_, rule, text, span), ts) in col.optimize.iter().zip(group_tensors) {
-        let mut graphs = Vec::new();
+        let (mut graphs, mut probes) = (Vec::new(), Vec::new());
         for &t in &ts {
-            let g = super::lower_rule_value(
+            let (g, probe) = super::lower_rule_value(
                 prog,
                 unit,
                 &source,
@@ -648,8 +654,26 @@ fn lower_inner(prog: &Program, name: &str, overrides: &[(String, String)]) -> Re
                 ))
             })?;
             graphs.push(g);
+            probes.push(probe);
         }
-        plan.groups.push(Group { rule: text.clone(), tensors: ts, graphs });
+        // A tensor whose rule asks for no other point stays where it is while the others move.
+        let probes = if probes.iter().any(Option::is_some) {
+            probes
+                .into_iter()
+                .zip(&graphs)
+                .map(|(p, g)| {
+                    p.unwrap_or_else(|| {
+                        let shape = g.inputs[0].clone();
+                        let mut id = Graph { inputs: vec![shape.clone()], ..Graph::default() };
+                        id.output = id.push(Op::Param, shape);
+                        id
+                    })
+                })
+                .collect()
+        } else {
+            Vec::new()
+        };
+        plan.groups.push(Group { rule: text.clone(), tensors: ts, graphs, probes });
     }
     plan.fresh = fresh;
     plan.train = train;

@@ -68,6 +68,10 @@ impl Lowerer<'_> {
             }
             ExprKind::Call { callee, args } => {
                 let c = self.expr(f, callee)?;
+                // These read their first argument with a tensor substituted: not evaluated here.
+                if let Lv::Builtin(name @ ("grad" | "layer_inputs")) = c {
+                    return self.calibration(f, name, args, e.span);
+                }
                 let args = args
                     .iter()
                     .map(|a| {
@@ -116,7 +120,17 @@ impl Lowerer<'_> {
         if let Some(b) = crate::check::builtin_names().iter().find(|b| **b == n) {
             return Ok(Lv::Builtin(b));
         }
-        Err(error(f, span, codes::UNKNOWN_NAME, format!("unknown name `{n}`")))
+        let e = error(f, span, codes::UNKNOWN_NAME, format!("unknown name `{n}`"));
+        // The checker knew it: data drawn fresh every step, which a value computed at
+        // initialization cannot read.
+        Err(if matches!(self.vars.mode, super::model::VarMode::Init) {
+            Box::new((*e).with_help(
+                "data drawn `fresh every step` does not exist at initialization: a value computed once \
+                 (a `let`, an init, `grad(f, p)`) draws a batch of its own, e.g. `let xc = gaussian([64, d])`",
+            ))
+        } else {
+            e
+        })
     }
 
     /// The node of a numeric value: constants become constant nodes, schedules are evaluated

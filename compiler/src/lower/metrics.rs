@@ -158,7 +158,8 @@ fn gradients(lw: &mut Lowerer, f: &mut Frame, uses: &[GradUse], loss: &Expr, tra
     if !lw.g.shape(l).is_empty() {
         return Err(error(f, loss.span, codes::TYPE_MISMATCH, "the loss is not a scalar"));
     }
-    let grads = crate::grad::differentiate(&mut lw.g, l, &wrt)
+    let stops = lw.detached.clone();
+    let grads = crate::grad::differentiate_except(&mut lw.g, l, &wrt, &stops)
         .map_err(|e| error(f, span, codes::LOWERING, format!("cannot differentiate the loss: {e}")))?;
     Ok(uses
         .iter()

@@ -9,6 +9,7 @@
 //! values; a runtime `if` becomes a `Select`, and state updates made under it are selected too.
 
 mod builtins;
+mod calibration;
 pub mod experiment;
 mod expr;
 pub mod merged;
@@ -186,11 +187,26 @@ pub(crate) struct Lowerer<'p> {
     pub path: Option<String>,
     /// An experiment's tensors and how they appear in this graph.
     pub(crate) vars: model::Vars,
+    /// Nodes made by `detach`: differentiation does not pass through them.
+    pub detached: Vec<NodeId>,
+    /// In a rule graph, the point `grad_at(point)` asks for the gradient at (the graph then reads
+    /// that gradient as its input 1).
+    pub probe: Option<NodeId>,
 }
 
 impl<'p> Lowerer<'p> {
     fn new(prog: &'p Program) -> Self {
-        Lowerer { prog, g: Graph::default(), sites: 0, streams: 0, depth: 0, path: None, vars: model::Vars::default() }
+        Lowerer {
+            prog,
+            g: Graph::default(),
+            sites: 0,
+            streams: 0,
+            depth: 0,
+            path: None,
+            vars: model::Vars::default(),
+            detached: Vec::new(),
+            probe: None,
+        }
     }
 
     /// Adds a node.
@@ -328,11 +344,12 @@ fn lower_rule_for(
     shape: &[usize],
     path: Option<&str>,
 ) -> LResult<Graph> {
-    rule_graph(prog, unit, source, shape, path, |lw, f| lw.expr(f, rule), rule.span)
+    rule_graph(prog, unit, source, shape, path, |lw, f| lw.expr(f, rule), rule.span, &mut None)
 }
 
 /// Lowers an evaluated rule value (whose hyperparameters are known, not graph nodes) applied
-/// to the gradient of a parameter of `shape`.
+/// to the gradient of a parameter of `shape`. A rule that asks for the gradient at another point
+/// (`grad_at`, see [`probe_graph`]) also gives its probe graph.
 pub(crate) fn lower_rule_value(
     prog: &Program,
     unit: usize,
@@ -341,10 +358,36 @@ pub(crate) fn lower_rule_value(
     span: Span,
     shape: &[usize],
     path: Option<&str>,
-) -> LResult<Graph> {
-    rule_graph(prog, unit, source, shape, path, |_, _| Ok(rule.clone()), span)
+) -> LResult<(Graph, Option<Graph>)> {
+    let mut probe = None;
+    let g = rule_graph(prog, unit, source, shape, path, |_, _| Ok(rule.clone()), span, &mut probe)?;
+    let p = probe.map(|point| probe_graph(&g, point));
+    Ok((g, p))
 }
 
+/// The probe graph of a rule graph that reads the gradient at another point (`grad_at(point)`
+/// lowers to the graph's input 1): the same nodes, with the point as the output and no state
+/// written. A training step runs it first, on every parameter of the group (so that its group
+/// reductions span them), evaluates the loss's gradient with the parameters at their points, and
+/// gives that gradient to the rule graph as input 1. The probe reads the state the rule graph
+/// reads, as it stands before the step.
+pub fn probe_graph(g: &Graph, point: NodeId) -> Graph {
+    Graph { output: point, state_writes: Vec::new(), ..g.clone() }
+}
+
+/// Whether a rule's graphs read the gradient at another point (`grad_at`), which only an
+/// experiment's training loop computes; the message for the places that cannot.
+pub fn needs_training_loop(rule: &str, graphs: &[Graph]) -> Result<(), String> {
+    if graphs.iter().any(|g| g.inputs.len() > 1) {
+        return Err(format!(
+            "`{rule}` evaluates the loss's gradient at another point (`grad_at`), which only an experiment's \
+             training loop can do (`optic run`)"
+        ));
+    }
+    Ok(())
+}
+
+#[allow(clippy::too_many_arguments)]
 fn rule_graph(
     prog: &Program,
     unit: usize,
@@ -353,6 +396,7 @@ fn rule_graph(
     path: Option<&str>,
     rule: impl FnOnce(&mut Lowerer, &mut Frame) -> LResult<Lv>,
     span: Span,
+    probe: &mut Option<NodeId>,
 ) -> LResult<Graph> {
     let mut lw = Lowerer::new(prog);
     lw.path = path.map(str::to_string);
@@ -376,6 +420,7 @@ fn rule_graph(
     let out = lw.tensor(&f, out, span)?;
     let out = lw.expand_to(out, shape);
     lw.g.output = out;
+    *probe = lw.probe;
     Ok(lw.g)
 }
 

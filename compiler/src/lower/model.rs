@@ -157,17 +157,44 @@ impl Lowerer<'_> {
         let mut inner = self.enter(f, &applied, span)?;
         inner.inst = None;
         let decl = self.prog.decl(applied.decl);
-        let members = self.build_members(&mut inner, &decl.body)?;
+        let members = self.build_members(&mut inner, &decl.body, None)?;
         self.depth -= 1;
         Ok(Lv::Model(Rc::new(ModelInst { applied, members })))
     }
 
-    /// Runs the statements of a model or adapter body in the init pass.
-    fn build_members(&mut self, f: &mut Frame, body: &Body) -> LResult<Vec<(String, Member)>> {
+    /// Runs the statements of a model or adapter body in the init pass. `target` is an adapter's
+    /// adapted weight (its name and tensor): `frozen w = e` on it rewrites that tensor's initial
+    /// value (as PEFT rewrites the base weight in place for PiSSA, OLoRA, LoRA-GA) instead of
+    /// adding a member.
+    fn build_members(
+        &mut self,
+        f: &mut Frame,
+        body: &Body,
+        target: Option<(&str, usize)>,
+    ) -> LResult<Vec<(String, Member)>> {
         let Body::Block(block) = body else { return Ok(Vec::new()) };
         let mut members = Vec::new();
         for s in &block.stmts {
             match &s.kind {
+                StmtKind::Frozen { name, value } if target.is_some_and(|(t, _)| t == name.name) => {
+                    let base = target.expect("matched").1;
+                    let v = self.expr(f, value)?;
+                    let node = self.tensor(f, v, value.span)?;
+                    let shape = self.vars.tensors[base].shape.clone();
+                    if self.g.shape(node) != shape.as_slice() {
+                        return Err(error(
+                            f,
+                            value.span,
+                            codes::SHAPE_MISMATCH,
+                            format!(
+                                "the rewritten `{}` has shape {:?}, the weight {shape:?}",
+                                name.name,
+                                self.g.shape(node)
+                            ),
+                        ));
+                    }
+                    self.vars.tensors[base].init = node;
+                }
                 StmtKind::Param { name, shape, init } => {
                     let dims = self.shape_dims(f, shape, s.span)?;
                     let v = self.expr(f, init)?;
@@ -250,6 +277,8 @@ impl Lowerer<'_> {
         let find = |name: &str| members.iter().find(|(n, _)| n == name).map(|(_, m)| m.clone());
         for s in &block.stmts {
             match &s.kind {
+                // An adapter's `frozen w = e` rewrote the adapted tensor itself, bound as `w`.
+                StmtKind::Frozen { name, .. } if find(&name.name).is_none() && f.get(&name.name).is_some() => {}
                 StmtKind::Param { name, .. } | StmtKind::Frozen { name, .. } => {
                     let m = find(&name.name);
                     let v = self.member_value(f, m, s.span)?;
@@ -573,7 +602,8 @@ impl Lowerer<'_> {
         let mut inner = self.enter(f, a, span)?;
         inner.inst = None;
         self.bind_target(&mut inner, a.decl, Lv::Var(base), span)?;
-        let members = self.build_members(&mut inner, &decl.body)?;
+        let target = decl.target.as_ref().map(|t| (t.name.as_str(), base));
+        let members = self.build_members(&mut inner, &decl.body, target)?;
         Ok(AdaptedInst { applied: a.clone(), base, members })
     }
 

@@ -99,6 +99,7 @@ impl Session {
         }
         let shape = problem.shape();
         let mine = self.compile_rule(args.rule, std::slice::from_ref(&shape))?;
+        lower::needs_training_loop(args.rule, &mine).map_err(|e| format!("error: {e}"))?;
         let reference = lower::compile_rule(toy::REFERENCE, std::slice::from_ref(&shape))
             .map_err(|d| format!("internal error: the reference rule does not compile:\n{}", render(&d)))?;
         let at = toy::report_steps(steps);
@@ -118,6 +119,7 @@ impl Session {
             serde_json::from_str(&text).map_err(|e| format!("error: {path} is not valid JSON: {e}"))?;
         let shapes = fixture_shapes(&fixture).map_err(|e| format!("error: {path}: {e}"))?;
         let graphs = self.compile_rule(rule, &shapes)?;
+        lower::needs_training_loop(rule, &graphs).map_err(|e| format!("error: {e}"))?;
         let mut interp = Interp::<f64>::new(graphs, 0);
         let candidate =
             replay::replay_with::<f64>(&fixture, &mut |t, p, i| interp.step(t, p, i).map_err(|e| e.to_string()))
