@@ -61,6 +61,20 @@ const RULES: &[&str] = &[
     "sgd(lr = exponential(0.1, 0.9))",
     "sgd(lr = polynomial(0.1, 10))",
     "sgd(lr = linear_schedule(0.0, 0.1, 5))",
+    // low-rank projections (stdlib/galore.opt, stdlib/projection.opt); refreshes at steps 3 and 6
+    "partition(matrices = galore(inner = galore_adam(lr = 0.01), rank = 2, update_proj_gap = 3), vectors = adam())",
+    "partition(matrices = galore(inner = adam(lr = 0.01), rank = 2, update_proj_gap = 3, moments = \"reset\"), \
+     vectors = adam())",
+    "partition(matrices = galore(inner = adam(lr = 0.01), rank = 2, update_proj_gap = 3, moments = \"reproject\"), \
+     vectors = adam())",
+    "partition(matrices = galore(inner = galore_adam(lr = 0.01), rank = 2, update_proj_gap = 3, \
+     basis = \"randomized\"), vectors = adam())",
+    "partition(matrices = dct_projection(inner = galore_adam(lr = 0.01), rank = 2, update_proj_gap = 3), \
+     vectors = adam())",
+    "partition(matrices = online_subspace_descent(inner = adam(lr = 0.01), rank = 2), vectors = adam())",
+    "partition(matrices = gradnorm_lorp(inner = galore_adam(lr = 0.01), rank = 2, update_proj_gap = 3), \
+     vectors = adam())",
+    "partition(matrices = scaledgd(lr = 0.1, damping = 0.1), vectors = sgd())",
 ];
 
 /// Random shapes for a group of parameters: a matrix and a vector, sizes drawn per case.

@@ -105,6 +105,7 @@ pub fn differentiate(g: &mut Graph, loss: NodeId, wrt: &[NodeId]) -> Result<Vec<
 fn name(kind: Linalg) -> &'static str {
     match kind {
         Linalg::Svd { .. } => "svd",
+        Linalg::RandomizedSvd { .. } => "randomized_svd",
         Linalg::Qr => "qr",
         Linalg::Eigh => "eigh",
         Linalg::Solve => "solve",

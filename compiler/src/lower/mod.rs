@@ -100,6 +100,26 @@ pub enum RuleVal {
         /// For the others.
         otherwise: Lv,
     },
+    /// `rebase(inner, t, at, axis)`: `inner`, whose `moves like` states are carried by the basis
+    /// change `t` (a square matrix) along `axis` at the steps where `at` holds.
+    Rebase {
+        /// The rule whose states move.
+        inner: Lv,
+        /// The basis change, a square matrix node: new coordinates = t @ old ones.
+        t: NodeId,
+        /// The runtime condition (a scalar node) of the steps where the basis changes.
+        at: NodeId,
+        /// The axis of the states that is in the input's basis.
+        axis: usize,
+    },
+}
+
+/// A basis change in force while a `rebase` applies its inner rule.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct BasisChange {
+    pub t: NodeId,
+    pub at: NodeId,
+    pub axis: usize,
 }
 
 /// A function value.
@@ -186,11 +206,22 @@ pub(crate) struct Lowerer<'p> {
     pub path: Option<String>,
     /// An experiment's tensors and how they appear in this graph.
     pub(crate) vars: model::Vars,
+    /// The basis changes of the `rebase`s whose inner rule is being lowered, outermost first.
+    pub(crate) rebases: Vec<BasisChange>,
 }
 
 impl<'p> Lowerer<'p> {
     fn new(prog: &'p Program) -> Self {
-        Lowerer { prog, g: Graph::default(), sites: 0, streams: 0, depth: 0, path: None, vars: model::Vars::default() }
+        Lowerer {
+            prog,
+            g: Graph::default(),
+            sites: 0,
+            streams: 0,
+            depth: 0,
+            path: None,
+            vars: model::Vars::default(),
+            rebases: Vec::new(),
+        }
     }
 
     /// Adds a node.
