@@ -81,7 +81,11 @@ fn galore_vs_adam() {
     assert_eq!(adam, (2 * 64 * 64 + 1) as f64 * 4.0 / 4096.0);
     assert_eq!(galore, (3 * 64 * 4 + 1) as f64 * 4.0 / 4096.0);
     for g in groups {
-        text += &format!("optimizer state of {}: {} B/param\n", g["tensors"][0], round(g["bytes_per_parameter"].as_f64().expect("a number")));
+        text += &format!(
+            "optimizer state of {}: {} B/param\n",
+            g["tensors"][0],
+            round(g["bytes_per_parameter"].as_f64().expect("a number"))
+        );
     }
     insta::assert_snapshot!("example_galore_vs_adam", text);
 }

@@ -94,7 +94,9 @@ impl Run {
 
 /// GaLore's inner Adam on a rank-2 projection of an 8x6 weight, refreshed every 4 steps.
 fn galore(moments: &str) -> String {
-    format!("galore(inner = galore_adam(lr = 0.01), rank = 2, update_proj_gap = 4, scale = 0.25, moments = \"{moments}\")")
+    format!(
+        "galore(inner = galore_adam(lr = 0.01), rank = 2, update_proj_gap = 4, scale = 0.25, moments = \"{moments}\")"
+    )
 }
 
 /// "reset": the step of a refresh and those after it equal a fresh GaLore started on the same
@@ -224,10 +226,12 @@ fn dct_projection_keeps_the_strongest_dct_columns() {
     assert_eq!(p.dim(), (3, n), "right projection, rank 3");
     // Largest first: the column norms of `strong` on the three picked columns, descending.
     let energy = |c: usize| strong.dot(&q.column(c)).iter().map(|x| x * x).sum::<f64>();
-    let mut order = vec![1, 4, 6];
+    let mut order = [1, 4, 6];
     order.sort_by(|a, b| energy(*b).total_cmp(&energy(*a)));
     for (row, col) in order.iter().enumerate() {
-        assert!(rel(&p.row(row).to_owned().insert_axis(Axis(0)), &q.column(*col).to_owned().insert_axis(Axis(0))) < 1e-12);
+        assert!(
+            rel(&p.row(row).to_owned().insert_axis(Axis(0)), &q.column(*col).to_owned().insert_axis(Axis(0))) < 1e-12
+        );
     }
 }
 

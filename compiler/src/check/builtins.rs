@@ -696,7 +696,13 @@ fn linalg(ch: &mut Checker, f: &Frame, name: &str, a: &[Option<(Value, Span)>]) 
 fn rebase(ch: &mut Checker, f: &mut Frame, a: &[Option<(Value, Span)>]) -> Value {
     if let Some((v, sp)) = &a[0] {
         if !matches!(v, Value::Rule(_) | Value::Unknown | Value::Callable(_)) {
-            ch.err(f, codes::TYPE_MISMATCH, *sp, format!("`rebase` moves a rule, found {}", v.describe()), "expected a rule");
+            ch.err(
+                f,
+                codes::TYPE_MISMATCH,
+                *sp,
+                format!("`rebase` moves a rule, found {}", v.describe()),
+                "expected a rule",
+            );
         }
     }
     if numeric(ch, f, "rebase", &a[1]).is_some() {

@@ -24,8 +24,8 @@
 //!   grows.
 
 use super::{err, finite, from_faer, nan2, LinalgError, Real, SvdFactors};
-use faer::linalg::matmul::triangular::{self as tri, BlockStructure};
 use faer::linalg::matmul::matmul;
+use faer::linalg::matmul::triangular::{self as tri, BlockStructure};
 use faer::linalg::triangular_solve::solve_lower_triangular_in_place;
 use faer::{get_global_parallelism, Accum, Mat, MatRef, Side};
 use ndarray::{Array1, Array2, ArrayView2};
@@ -82,7 +82,7 @@ fn gram_lower<T: Real>(a: MatRef<'_, T>) -> Mat<T> {
 fn cholqr_pass<T: Real>(y: &mut Mat<T>, shift: T) -> bool {
     let mut c = gram_lower(y.as_ref());
     for i in 0..c.ncols() {
-        c[(i, i)] = c[(i, i)] + shift;
+        c[(i, i)] += shift;
     }
     let Ok(llt) = c.llt(Side::Lower) else { return false };
     let l = llt.L();
@@ -153,7 +153,9 @@ fn gram_svd<T: Real>(g: MatRef<'_, T>, k: usize) -> Option<(Mat<T>, Array1<T>, M
     // Eigenvalues ascending: the largest is last, the k-th largest at n - k.
     let (top, kth) = (lambda[n - 1], lambda[n - k]);
     let eps = T::epsilon();
-    if !(top > T::zero()) || !(kth > top * eps.sqrt()) {
+    // (false for NaN, and for a zero or rank-deficient top-k)
+    let accurate = top > T::zero() && kth > top * eps.sqrt();
+    if !accurate {
         return None;
     }
     // eigh's vectors are orthonormal to about n ε; CholQR2 brings them to ε (V is GaLore's
@@ -163,12 +165,12 @@ fn gram_svd<T: Real>(g: MatRef<'_, T>, k: usize) -> Option<(Mat<T>, Array1<T>, M
     let mut u = product(g, v.as_ref());
     let mut sigma: Vec<T> = (0..k).map(|j| u.col(j).norm_l2()).collect();
     for (j, &s) in sigma.iter().enumerate() {
-        if !(s > T::zero()) {
+        if s.is_nan() || s <= T::zero() {
             return None;
         }
         let inv = T::one() / s;
         for i in 0..u.nrows() {
-            u[(i, j)] = u[(i, j)] * inv;
+            u[(i, j)] *= inv;
         }
     }
     cholqr2(&mut u);
