@@ -29,6 +29,11 @@ fn round(x: f64) -> String {
 
 /// Runs an example's base point and renders its summary for a snapshot.
 fn example_summary(name: &str) -> String {
+    example_run(name).0
+}
+
+/// Runs an example's base point: its summary rendered for a snapshot, and the summary itself.
+fn example_run(name: &str) -> (String, Value) {
     let out = temp(name);
     let file = format!("examples/{name}.opt");
     let o = optic(&["run", &file, "--no-sweep", "--out", path(&out), "--plain"]);
@@ -45,7 +50,7 @@ fn example_summary(name: &str) -> String {
         text += &format!("{k}: {}\n", v.as_f64().map_or(v.to_string(), round));
     }
     let _ = std::fs::remove_dir_all(&out);
-    text
+    (text, summary)
 }
 
 macro_rules! examples {
@@ -69,6 +74,32 @@ examples!(
 
 // adapt: the adapters side by side
 examples!(adapters_teacher_student);
+
+/// GaLore vs Adam on low-rank regression: both reach the same loss, and the summary's
+/// `optimizer_state` shows what each keeps, in f32: Adam's two moments of the 64 x 64 weight
+/// (its AMSGrad maximum, unused, is a scalar) against GaLore's 64 x 4 projector and two 4 x 64
+/// projected moments (and the inner Adam's scalar).
+#[test]
+fn galore_vs_adam() {
+    let (mut text, summary) = example_run("galore_vs_adam");
+    let groups = summary["optimizer_state"].as_array().expect("optimizer_state");
+    let bytes = |rule_start: &str| {
+        let g = groups.iter().find(|g| g["rule"].as_str().is_some_and(|r| r.starts_with(rule_start))).expect("group");
+        assert_eq!(g["parameters"], 64 * 64);
+        g["bytes_per_parameter"].as_f64().expect("a number")
+    };
+    let (adam, galore) = (bytes("adam"), bytes("galore"));
+    assert_eq!(adam, (2 * 64 * 64 + 1) as f64 * 4.0 / 4096.0);
+    assert_eq!(galore, (3 * 64 * 4 + 1) as f64 * 4.0 / 4096.0);
+    for g in groups {
+        text += &format!(
+            "optimizer state of {}: {} B/param\n",
+            g["tensors"][0],
+            round(g["bytes_per_parameter"].as_f64().expect("a number"))
+        );
+    }
+    insta::assert_snapshot!("example_galore_vs_adam", text);
+}
 
 fn metrics(dir: &Path) -> String {
     std::fs::read_to_string(dir.join("metrics.jsonl")).expect("metrics")

@@ -80,6 +80,20 @@ const RULES: &[&str] = &[
     // adapt: rules that read the gradient at another point (their input 1, random here)
     "sam(inner = sgd(lr = 0.1, momentum = 0.9), rho = 0.05)",
     "sam(inner = adam(lr = 0.01), rho = 0.1, adaptive = true)",
+    // low-rank projections (stdlib/galore.opt, stdlib/projection.opt); refreshes at steps 3 and 6
+    "partition(matrices = galore(inner = galore_adam(lr = 0.01), rank = 2, update_proj_gap = 3), vectors = adam())",
+    "partition(matrices = galore(inner = adam(lr = 0.01), rank = 2, update_proj_gap = 3, moments = \"reset\"), \
+     vectors = adam())",
+    "partition(matrices = galore(inner = adam(lr = 0.01), rank = 2, update_proj_gap = 3, moments = \"reproject\"), \
+     vectors = adam())",
+    "partition(matrices = galore(inner = galore_adam(lr = 0.01), rank = 2, update_proj_gap = 3, \
+     basis = \"randomized\"), vectors = adam())",
+    "partition(matrices = dct_projection(inner = galore_adam(lr = 0.01), rank = 2, update_proj_gap = 3), \
+     vectors = adam())",
+    "partition(matrices = online_subspace_descent(inner = adam(lr = 0.01), rank = 2), vectors = adam())",
+    "partition(matrices = gradnorm_lorp(inner = galore_adam(lr = 0.01), rank = 2, update_proj_gap = 3), \
+     vectors = adam())",
+    "partition(matrices = scaledgd(lr = 0.1, damping = 0.1), vectors = sgd())",
 ];
 
 /// Random shapes for a group of parameters: a matrix and a vector, sizes drawn per case.

@@ -75,9 +75,16 @@ pub fn matmul<T: Real>(a: ArrayView2<T>, b: ArrayView2<T>) -> Result<Array2<T>, 
 /// The three factors of a thin SVD: U (m×r), the singular values (r) and V^T (r×n).
 pub type SvdFactors<T> = (Array2<T>, Array1<T>, Array2<T>);
 
-/// Thin SVD of an m×n matrix truncated to `rank` ≤ min(m, n) triplets: (U m×r, S r, V^T r×n),
-/// singular values non-negative and descending.
+/// The SVD of an m×n matrix truncated to `rank` ≤ min(m, n) triplets: (U m×r, S r, V^T r×n),
+/// singular values non-negative and descending. Exact: by the Gram route when it is accurate and
+/// the matrix is large, else the thin SVD ([`svd_top`] says which; module `lowrank`).
 pub fn svd<T: Real>(a: ArrayView2<T>, rank: usize) -> Result<SvdFactors<T>, LinalgError> {
+    Ok(svd_top(a, rank)?.0)
+}
+
+/// Thin SVD (bidiagonalization) of an m×n matrix truncated to `rank` ≤ min(m, n) triplets,
+/// whatever its size (the reference the Gram route is tested against).
+pub fn thin_svd<T: Real>(a: ArrayView2<T>, rank: usize) -> Result<SvdFactors<T>, LinalgError> {
     let (m, n) = a.dim();
     if rank > m.min(n) {
         return err(format!("svd of rank {rank} of a {m}x{n} matrix (at most {})", m.min(n)));
@@ -168,6 +175,10 @@ pub fn cholesky<T: Real>(a: ArrayView2<T>) -> Result<Array2<T>, LinalgError> {
     // Keep only the factor's triangle: the strict upper part is zero by definition.
     Ok(Array2::from_shape_fn((n, n), |(i, j)| if j <= i { *l.get(i, j) } else { T::zero() }))
 }
+
+mod lowrank;
+
+pub use lowrank::{randomized_svd, svd_top, SvdRoute, GRAM_MIN_SIDE};
 
 #[cfg(test)]
 mod tests;

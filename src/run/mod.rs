@@ -206,7 +206,7 @@ fn run_point(p: &Point, req: &Request, progress: &progress::Progress) -> summary
         Err(e) => result.error = Some(e),
     }
     result.rows = dir.rows();
-    if let Err(e) = summary::finish_run(&p.plan, &dir.path, &result) {
+    if let Err(e) = summary::finish_run(&p.plan, &dir.path, &result, dtype) {
         result.error.get_or_insert(e);
     }
     result

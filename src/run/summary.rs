@@ -82,8 +82,35 @@ fn series(rows: &[Row], metric: &str, label: &str) -> Option<Series> {
     (!points.is_empty()).then(|| Series { label: label.to_string(), points })
 }
 
+/// The optimizer state of each `optimize` group: its rule, tensors, trained elements, state
+/// elements (every `state` slot of its rule graphs, as the executor allocates them) and state
+/// bytes per trained element in the run's precision.
+pub fn optimizer_state(plan: &Plan, dtype: Dtype) -> Value {
+    let bytes = match dtype {
+        Dtype::F32 => 4,
+        Dtype::F64 => 8,
+    };
+    let groups: Vec<Value> = plan
+        .groups
+        .iter()
+        .map(|g| {
+            let parameters: usize = g.tensors.iter().map(|&t| plan.tensors[t].shape.iter().product::<usize>()).sum();
+            let state: usize =
+                g.graphs.iter().flat_map(|graph| &graph.slots).map(|s| s.shape.iter().product::<usize>()).sum();
+            json!({
+                "rule": g.rule,
+                "tensors": g.tensors.iter().map(|&t| plan.tensors[t].path.clone()).collect::<Vec<_>>(),
+                "parameters": parameters,
+                "state_elements": state,
+                "bytes_per_parameter": (state * bytes) as f64 / parameters.max(1) as f64,
+            })
+        })
+        .collect();
+    Value::Array(groups)
+}
+
 /// Writes a run's `summary.json` and its loss plot.
-pub fn finish_run(plan: &Plan, dir: &Path, r: &RunResult) -> Result<(), String> {
+pub fn finish_run(plan: &Plan, dir: &Path, r: &RunResult, dtype: Dtype) -> Result<(), String> {
     let last: serde_json::Map<String, Value> =
         r.last().into_iter().map(|(k, v)| (k, super::output::number(v))).collect();
     let summary = json!({
@@ -92,6 +119,7 @@ pub fn finish_run(plan: &Plan, dir: &Path, r: &RunResult) -> Result<(), String> 
         "steps_completed": r.steps,
         "steps": plan.steps,
         "final": last,
+        "optimizer_state": optimizer_state(plan, dtype),
         "fault": r.fault,
         "error": r.error,
     });

@@ -468,16 +468,47 @@ pub fn check_modifiers(ch: &mut Checker, f: &mut Frame, modifiers: &[Modifier], 
         let ok = match m.kind {
             ModifierKind::Refresh => is_state,
             ModifierKind::Reset => !is_state && f.ctx == Ctx::Rule,
+            ModifierKind::MovesLike => is_state && f.ctx == Ctx::Rule,
         };
         if !ok {
             let (what, belongs) = match m.kind {
                 ModifierKind::Refresh => ("`refresh every`", "a `state` declaration"),
                 ModifierKind::Reset => ("`reset every`", "a rule's `let` or `return` that applies another rule"),
+                ModifierKind::MovesLike => ("`moves like`", "a rule's `state` declaration"),
             };
             misplaced(ch, f, m.span, what, belongs);
         }
-        let v = ch.eval(f, &m.every);
-        check_count(ch, f, &v, m.every.span, "a period");
+        if m.kind == ModifierKind::MovesLike {
+            check_moves_like(ch, f, &m.value);
+            continue;
+        }
+        let v = ch.eval(f, &m.value);
+        check_count(ch, f, &v, m.value.span, "a period");
+    }
+}
+
+/// `moves like g` or `moves like g^2`, `g` being the rule's input: what `rebase` knows how to
+/// carry into a new basis (the input's own change, or its elementwise square's).
+fn check_moves_like(ch: &mut Checker, f: &Frame, e: &Expr) {
+    let is_input = |e: &Expr| match &e.kind {
+        ExprKind::Name(n) => f.get(n).is_some_and(|l| l.kind == LocalKind::Input),
+        _ => false,
+    };
+    let ok = match &e.kind {
+        ExprKind::Binary { op: BinOp::Pow, lhs, rhs, .. } => is_input(lhs) && matches!(rhs.kind, ExprKind::Int(2)),
+        _ => is_input(e),
+    };
+    if !ok {
+        ch.report(
+            Diagnostic::error(
+                codes::TYPE_MISMATCH,
+                &f.source,
+                e.span,
+                "a state moves like the rule's input or like its square",
+                "not the input `g` or `g^2`",
+            )
+            .with_help("`state m = zeros_like(g) moves like g`, `state v = zeros_like(g) moves like g^2`"),
+        );
     }
 }
 

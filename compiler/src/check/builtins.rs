@@ -73,6 +73,8 @@ static SIGS: &[Sig] = &[
     sig("kron", &["a", "b"], 2),
     sig("svd", &["a", "rank"], 1),
     sig("left_singular", &["a", "rank"], 2),
+    sig("randomized_svd", &["a", "rank", "niter"], 2),
+    sig("rebase", &["inner", "t", "at", "axis"], 3),
     sig("qr", &["a"], 1),
     sig("eigh", &["a"], 1),
     sig("solve", &["a", "b"], 2),
@@ -138,6 +140,8 @@ pub static NAMES: &[&str] = &[
     "kron",
     "svd",
     "left_singular",
+    "randomized_svd",
+    "rebase",
     "qr",
     "eigh",
     "solve",
@@ -442,7 +446,8 @@ pub fn call(ch: &mut Checker, f: &mut Frame, name: &'static str, args: &[ArgVal]
                 _ => Value::Tensor(Shape::Any(None), Elem::Float),
             }
         }
-        "svd" | "left_singular" | "qr" | "eigh" | "solve" => linalg(ch, f, name, &a),
+        "svd" | "left_singular" | "randomized_svd" | "qr" | "eigh" | "solve" => linalg(ch, f, name, &a),
+        "rebase" => rebase(ch, f, &a),
         "partition" | "mask" | "route" => {
             for ((p, v), sp) in s.params.iter().zip(&a).filter_map(|(p, v)| v.as_ref().map(|(v, sp)| ((p, v), sp))) {
                 if *p == "paths" {
@@ -650,7 +655,7 @@ fn linalg(ch: &mut Checker, f: &Frame, name: &str, a: &[Option<(Value, Span)>]) 
     };
     let k = Dim::apply(DimOp::Min, &m, &n);
     let rank = match name {
-        "svd" | "left_singular" => a.get(1).and_then(|x| x.as_ref()).map(|(v, sp)| {
+        "svd" | "left_singular" | "randomized_svd" => a.get(1).and_then(|x| x.as_ref()).map(|(v, sp)| {
             let r = to_dim(ch, f, v, *sp);
             if r == Dim::Known(0) {
                 ch.err(f, codes::BAD_COUNT, *sp, format!("`{name}` needs a rank of at least 1"), "rank 0");
@@ -660,7 +665,7 @@ fn linalg(ch: &mut Checker, f: &Frame, name: &str, a: &[Option<(Value, Span)>]) 
         _ => None,
     };
     match name {
-        "svd" => {
+        "svd" | "randomized_svd" => {
             let r = rank.unwrap_or(k);
             Value::Tuple(vec![
                 Value::tensor(Shape::Dims(vec![m, r.clone()])),
@@ -712,6 +717,31 @@ fn linalg(ch: &mut Checker, f: &Frame, name: &str, a: &[Option<(Value, Span)>]) 
             }
         }
     }
+}
+
+/// `rebase(inner, t, at, axis)`: a rule (`inner` with its `moves like` states carried by the
+/// square basis change `t` at the steps where `at` holds); `t` a matrix, `at` a condition.
+fn rebase(ch: &mut Checker, f: &mut Frame, a: &[Option<(Value, Span)>]) -> Value {
+    if let Some((v, sp)) = &a[0] {
+        if !matches!(v, Value::Rule(_) | Value::Unknown | Value::Callable(_)) {
+            ch.err(
+                f,
+                codes::TYPE_MISMATCH,
+                *sp,
+                format!("`rebase` moves a rule, found {}", v.describe()),
+                "expected a rule",
+            );
+        }
+    }
+    if numeric(ch, f, "rebase", &a[1]).is_some() {
+        expect_rank(ch, f, &a[1], 2, "rebase");
+    }
+    let mut args = Bound::new();
+    if let Some((v, sp)) = &a[0] {
+        let v = super::args::coerce(ch, f, super::value::Ty::Rule, v.clone(), *sp).unwrap_or(Value::Unknown);
+        args.insert("inner".to_string(), v);
+    }
+    Value::Rule(Rc::new(Applied { callee: Callee::Builtin("rebase"), args }))
 }
 
 /// `recorded(name, x)`: `x`'s type, with a value no longer known (a run may replace it); the

@@ -177,6 +177,13 @@ impl<'p> Checker<'p> {
     fn if_expr(&mut self, f: &mut Frame, cond: &Expr, then: &Block, otherwise: Option<&Expr>, span: Span) -> Value {
         let c = self.eval(f, cond);
         self.expect_bool(f, &c, cond.span);
+        if let (Value::Bool(Some(taken)), Some(o)) = (&c, otherwise) {
+            // A condition known here (a hyperparameter, a shape of this specialization): only the
+            // branch taken is checked, as only it is lowered (galore's `if right { g @ p^T } else
+            // { p^T @ g }` has one branch that fits P's shape); the declaration's own check, with
+            // the condition unknown, saw both.
+            return if *taken { self.block_value(f, then) } else { self.eval(f, o) };
+        }
         let t = self.block_value(f, then);
         let Some(o) = otherwise else {
             let d = Diagnostic::error(

@@ -97,9 +97,20 @@ pub fn if_stmt(ch: &mut Checker, f: &mut Frame, e: &Expr) {
     };
     let c = ch.eval(f, cond);
     ch.expect_bool(f, &c, cond.span);
-    f.scopes.push(Scope::default());
-    block_stmts(ch, f, then);
-    f.scopes.pop();
+    // A condition known here checks only the branch taken, as only it is lowered (adam's
+    // `if amsgrad { v_max = max(v_max, v) }` with a scalar v_max when amsgrad is off).
+    let (then_taken, else_taken) = match c {
+        Value::Bool(Some(b)) => (b, !b),
+        _ => (true, true),
+    };
+    if then_taken {
+        f.scopes.push(Scope::default());
+        block_stmts(ch, f, then);
+        f.scopes.pop();
+    }
+    if !else_taken {
+        return;
+    }
     match otherwise.as_deref() {
         Some(Expr { kind: ExprKind::Block(b), .. }) => {
             f.scopes.push(Scope::default());

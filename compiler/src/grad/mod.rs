@@ -116,6 +116,7 @@ pub fn differentiate_except(
 fn name(kind: Linalg) -> &'static str {
     match kind {
         Linalg::Svd { .. } => "svd",
+        Linalg::RandomizedSvd { .. } => "randomized_svd",
         Linalg::Qr => "qr",
         Linalg::Eigh => "eigh",
         Linalg::Solve => "solve",

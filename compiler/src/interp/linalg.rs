@@ -1,7 +1,8 @@
 //! The interpreter's linear-algebra node: checks operand ranks, hands 2-D views to
 //! `optic_runtime::linalg` (faer) and returns the results as tensors, in the order
 //! [`crate::ir::Linalg`] documents. Operands are single matrices (no batch axes); `Solve` takes
-//! a right-hand side that is a vector or a matrix, and returns x of the same shape.
+//! a right-hand side that is a vector or a matrix, and returns x of the same shape;
+//! `RandomizedSvd` takes its test matrix as the second operand.
 
 use super::Scalar;
 use crate::ir::Linalg;
@@ -15,7 +16,7 @@ fn matrix<'a, T>(x: &'a ArrayD<T>, what: &str) -> Result<ArrayView2<'a, T>, Stri
 
 /// Runs `kind` on its operands; returns its results.
 pub(super) fn run<T: Scalar>(kind: Linalg, args: &[&ArrayD<T>]) -> Result<Vec<ArrayD<T>>, String> {
-    let want = if kind == Linalg::Solve { 2 } else { 1 };
+    let want = if matches!(kind, Linalg::Solve | Linalg::RandomizedSvd { .. }) { 2 } else { 1 };
     if args.len() != want {
         return Err(format!("{kind:?} takes {want} operand(s), got {}", args.len()));
     }
@@ -24,6 +25,11 @@ pub(super) fn run<T: Scalar>(kind: Linalg, args: &[&ArrayD<T>]) -> Result<Vec<Ar
     Ok(match kind {
         Linalg::Svd { rank } => {
             let (u, s, vt) = rt::svd(a, rank).map_err(e)?;
+            vec![u.into_dyn(), s.into_dyn(), vt.into_dyn()]
+        }
+        Linalg::RandomizedSvd { niter, .. } => {
+            let omega = matrix(args[1], "RandomizedSvd")?;
+            let (u, s, vt) = rt::randomized_svd(a, omega, niter).map_err(e)?;
             vec![u.into_dyn(), s.into_dyn(), vt.into_dyn()]
         }
         Linalg::Qr => {

@@ -172,6 +172,14 @@ pub enum Linalg {
         /// Singular triplets kept, largest first.
         rank: usize,
     },
+    /// The randomized truncated SVD of operand 0 with the Gaussian test matrix operand 1 (n×rank)
+    /// and `niter` power iterations (Halko et al. 2011; torch.svd_lowrank): outputs (U, S, V^T).
+    RandomizedSvd {
+        /// Singular triplets kept (the test matrix's columns).
+        rank: usize,
+        /// Power iterations.
+        niter: usize,
+    },
     /// Thin QR: outputs (Q, R).
     Qr,
     /// Symmetric eigendecomposition, ascending: outputs (eigenvalues, eigenvectors as columns).

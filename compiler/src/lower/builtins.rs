@@ -24,6 +24,8 @@ fn params(name: &str) -> &'static [&'static str] {
         "concat" => &["xs", "axis"],
         "outer" | "kron" => &["a", "b"],
         "svd" | "left_singular" => &["a", "rank"],
+        "randomized_svd" => &["a", "rank", "niter"],
+        "rebase" => &["inner", "t", "at", "axis"],
         "solve" => &["a", "b"],
         "partition" => &["matrices", "vectors"],
         "mask" => &["inner", "paths"],
@@ -281,6 +283,31 @@ impl Lowerer<'_> {
             "svd" | "left_singular" | "qr" | "eigh" | "solve" | "cholesky" => {
                 self.linalg(f, name, x0, a.get(1).cloned().flatten(), span)
             }
+            "randomized_svd" => {
+                let niter = match a[2].clone() {
+                    Some(v) => size(f, &v, span)?,
+                    None => 2,
+                };
+                self.randomized_svd(f, x0, need(1)?, niter, span)
+            }
+            "rebase" => {
+                let t = self.tensor(f, need(1)?, span)?;
+                let at = self.tensor(f, need(2)?, span)?;
+                let axis = match a[3].clone() {
+                    Some(v) => size(f, &v, span)?,
+                    None => 0,
+                };
+                let square = matches!(self.g.shape(t), [n, k] if n == k);
+                if !square || !self.g.shape(at).is_empty() || axis > 1 {
+                    return Err(error(
+                        f,
+                        span,
+                        codes::SHAPE_MISMATCH,
+                        "`rebase` takes a square basis change `t`, a scalar condition `at` and axis 0 or 1",
+                    ));
+                }
+                Ok(Lv::Rule(Rc::new(RuleVal::Rebase { inner: self.as_value(x0), t, at, axis })))
+            }
             "partition" => {
                 let (m, v) = (self.as_value(need(0)?), self.as_value(need(1)?));
                 Ok(Lv::Rule(Rc::new(RuleVal::Partition { matrices: m, vectors: v })))
@@ -397,6 +424,25 @@ impl Lowerer<'_> {
             .collect();
         let axes = if axes.len() == shape.len() && !keepdims { Vec::new() } else { axes };
         Ok(self.node(Op::Reduce { op, arg: x, axes, keepdims }, out))
+    }
+
+    /// `randomized_svd(a, rank, niter)`: (U, S, V^T) of the randomized range finder, with a
+    /// Gaussian test matrix drawn here (a counter-based draw of its own stream, new every step).
+    fn randomized_svd(&mut self, f: &Frame, x0: Lv, rank: Lv, niter: usize, span: Span) -> LResult<Lv> {
+        let a = self.tensor(f, x0, span)?;
+        let [m, n] = *self.g.shape(a) else {
+            return Err(error(f, span, codes::RANK_MISMATCH, "`randomized_svd` takes a matrix"));
+        };
+        let r = size(f, &rank, span)?;
+        if r == 0 || r > m.min(n) {
+            return Err(error(f, span, codes::LOWERING, format!("rank {r} for a {m}x{n} matrix")));
+        }
+        let stream = self.streams;
+        self.streams += 1;
+        let omega = self.node(Op::Random { dist: Dist::Normal, stream }, vec![n, r]);
+        let node = self.node(Op::Linalg(Linalg::RandomizedSvd { rank: r, niter }, vec![a, omega]), Vec::new());
+        let parts = [vec![m, r], vec![r], vec![r, n]];
+        Ok(Lv::Tuple(parts.into_iter().enumerate().map(|(i, sh)| Lv::T(self.node(Op::Output(node, i), sh))).collect()))
     }
 
     fn linalg(&mut self, f: &Frame, name: &str, x0: Lv, second: Option<Lv>, span: Span) -> LResult<Lv> {

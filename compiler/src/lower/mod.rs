@@ -101,6 +101,26 @@ pub enum RuleVal {
         /// For the others.
         otherwise: Lv,
     },
+    /// `rebase(inner, t, at, axis)`: `inner`, whose `moves like` states are carried by the basis
+    /// change `t` (a square matrix) along `axis` at the steps where `at` holds.
+    Rebase {
+        /// The rule whose states move.
+        inner: Lv,
+        /// The basis change, a square matrix node: new coordinates = t @ old ones.
+        t: NodeId,
+        /// The runtime condition (a scalar node) of the steps where the basis changes.
+        at: NodeId,
+        /// The axis of the states that is in the input's basis.
+        axis: usize,
+    },
+}
+
+/// A basis change in force while a `rebase` applies its inner rule.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct BasisChange {
+    pub t: NodeId,
+    pub at: NodeId,
+    pub axis: usize,
 }
 
 /// A function value.
@@ -192,6 +212,8 @@ pub(crate) struct Lowerer<'p> {
     /// In a rule graph, the point `grad_at(point)` asks for the gradient at (the graph then reads
     /// that gradient as its input 1).
     pub probe: Option<NodeId>,
+    /// The basis changes of the `rebase`s whose inner rule is being lowered, outermost first.
+    pub(crate) rebases: Vec<BasisChange>,
 }
 
 impl<'p> Lowerer<'p> {
@@ -206,6 +228,7 @@ impl<'p> Lowerer<'p> {
             vars: model::Vars::default(),
             detached: Vec::new(),
             probe: None,
+            rebases: Vec::new(),
         }
     }
 

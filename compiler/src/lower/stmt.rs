@@ -44,6 +44,12 @@ impl Lowerer<'_> {
                     _ => Ok(Lv::T(x)),
                 };
             }
+            RuleVal::Rebase { inner, t, at, axis } => {
+                self.rebases.push(super::BasisChange { t: *t, at: *at, axis: *axis });
+                let out = self.apply_rule(f, inner, Lv::T(x), span);
+                self.rebases.pop();
+                return out;
+            }
             RuleVal::Decl(a) => a.clone(),
         };
         self.depth += 1;
@@ -309,9 +315,9 @@ impl Lowerer<'_> {
         let mut fresh = inst.fresh;
         for m in modifiers {
             if m.kind == ModifierKind::Refresh {
-                let p = self.expr(f, &m.every)?;
+                let p = self.expr(f, &m.value)?;
                 let p = Self::known(&p).ok_or_else(|| {
-                    error(f, m.every.span, UNSUPPORTED, "a refresh period must be known before running")
+                    error(f, m.value.span, UNSUPPORTED, "a refresh period must be known before running")
                 })?;
                 // Refreshed at steps 1, p + 1, 2p + 1, ...: (step - 1) mod p == 0.
                 let one = self.constant(1.0);
@@ -327,10 +333,49 @@ impl Lowerer<'_> {
             }
         }
         let init = self.expand_to(init, &shape);
-        let stored = self.node(Op::State(slot), shape.clone());
+        let mut stored = self.node(Op::State(slot), shape.clone());
+        if let Some(m) = modifiers.iter().find(|m| m.kind == ModifierKind::MovesLike) {
+            stored = self.move_state(f, name, &m.value, stored)?;
+        }
         let v = self.node(Op::Select(fresh, init, stored), shape);
         f.bind(&name.name, Binding { value: Lv::T(v), mutable: true, slot: Some(slot) });
         Ok(())
+    }
+
+    /// A state declared `moves like g` (or `g^2`) as stored, carried through the basis changes of
+    /// the `rebase`s in force: at their steps, s becomes t s along the axis (t∘t s for `g^2`,
+    /// the second moment of independent coordinates), otherwise it is kept bit for bit. A scalar
+    /// state does not move (a sum of squares, say, is invariant).
+    fn move_state(&mut self, f: &Frame, name: &Ident, like: &Expr, stored: NodeId) -> LResult<NodeId> {
+        let squared = matches!(like.kind, ExprKind::Binary { op: BinOp::Pow, .. });
+        let shape = self.g.shape(stored).to_vec();
+        if shape.is_empty() {
+            return Ok(stored);
+        }
+        let mut s = stored;
+        for change in self.rebases.clone() {
+            let n = self.g.shape(change.t)[0];
+            if shape.get(change.axis) != Some(&n) || shape.len() > 2 {
+                return Err(error(
+                    f,
+                    name.span,
+                    codes::SHAPE_MISMATCH,
+                    format!(
+                        "state `{}` of shape {shape:?} cannot change basis along axis {} by a {n}x{n} matrix",
+                        name.name, change.axis
+                    ),
+                ));
+            }
+            let t = if squared { self.node(Op::Binary(Binary::Mul, change.t, change.t), vec![n, n]) } else { change.t };
+            let moved = if change.axis == 0 {
+                self.node(Op::MatMul(t, s), shape.clone())
+            } else {
+                let tt = self.node(Op::Transpose(t), vec![n, n]);
+                self.node(Op::MatMul(s, tt), shape.clone())
+            };
+            s = self.node(Op::Select(change.at, moved, s), shape.clone());
+        }
+        Ok(s)
     }
 
     fn assign(&mut self, f: &mut Frame, place: &Place, op: AssignOp, v: Lv, span: Span) -> LResult<()> {
@@ -489,9 +534,9 @@ impl Lowerer<'_> {
 fn reset_period(lw: &mut Lowerer<'_>, f: &mut Frame, modifiers: &[Modifier]) -> LResult<Option<i64>> {
     for m in modifiers {
         if m.kind == ModifierKind::Reset {
-            let p = lw.expr(f, &m.every)?;
+            let p = lw.expr(f, &m.value)?;
             let p = Lowerer::known(&p)
-                .ok_or_else(|| error(f, m.every.span, UNSUPPORTED, "a reset period must be known before running"))?;
+                .ok_or_else(|| error(f, m.value.span, UNSUPPORTED, "a reset period must be known before running"))?;
             return Ok(Some(p as i64));
         }
     }

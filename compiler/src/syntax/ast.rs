@@ -450,13 +450,13 @@ impl AssignOp {
     }
 }
 
-/// `refresh every n` or `reset every n`.
+/// `refresh every n`, `reset every n` or `moves like g`.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Modifier {
     /// Which.
     pub kind: ModifierKind,
-    /// The period.
-    pub every: Expr,
+    /// The period (`refresh`, `reset`), or what the state moves like (`g` or `g^2`).
+    pub value: Expr,
     /// The whole modifier.
     pub span: Span,
 }
@@ -468,6 +468,9 @@ pub enum ModifierKind {
     Refresh,
     /// Reset the state of the rule applied in the expression.
     Reset,
+    /// How a state changes when its rule's input changes basis (`rebase`): like the input
+    /// (`moves like g`) or like its elementwise square (`moves like g^2`).
+    MovesLike,
 }
 
 /// A clause on an experiment binding.

@@ -219,9 +219,13 @@ impl Builder<'_> {
         for m in pairs {
             let inner = m.into_inner().next().expect("modifier kind");
             let span = span_of(&inner, self.offset);
-            let kind = if inner.as_rule() == Rule::refresh_every { ModifierKind::Refresh } else { ModifierKind::Reset };
-            let every = inner.into_inner().find(|p| p.as_rule() == Rule::expr).expect("modifier period");
-            out.push(Modifier { kind, every: self.expr(every)?, span });
+            let kind = match inner.as_rule() {
+                Rule::refresh_every => ModifierKind::Refresh,
+                Rule::reset_every => ModifierKind::Reset,
+                _ => ModifierKind::MovesLike,
+            };
+            let value = inner.into_inner().find(|p| p.as_rule() == Rule::expr).expect("modifier operand");
+            out.push(Modifier { kind, value: self.expr(value)?, span });
         }
         Ok(out)
     }
@@ -671,6 +675,8 @@ fn is_keyword(rule: Rule) -> bool {
             | kw_every
             | kw_refresh
             | kw_reset
+            | kw_moves
+            | kw_like
             | kw_param
             | kw_frozen
             | kw_weight

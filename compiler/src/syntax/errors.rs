@@ -219,7 +219,7 @@ fn rule_word(rule: Rule) -> &'static str {
         | frozen_stmt | weight_stmt | forward_stmt | data_stmt | optimize_stmt | init_stmt | log_stmt
         | checkpoint_stmt | sweep_stmt | assign_stmt => "a statement",
         assign_op => "`=`",
-        modifier | refresh_every | reset_every => "`refresh every` or `reset every`",
+        modifier | refresh_every | reset_every | moves_like => "`refresh every`, `reset every` or `moves like`",
         arg => "an argument",
         index_item | slice | newaxis => "an index",
         interval | open_lo => "an interval like `[0, 1)`",
@@ -240,6 +240,7 @@ fn rule_word(rule: Rule) -> &'static str {
         kw_else => "`else`",
         kw_as => "`as`",
         kw_refresh | kw_reset => "`refresh every` or `reset every`",
+        kw_moves | kw_like => "`moves like`",
         kw_adapted => "`adapted by`",
         kw_fresh | kw_batch | kw_holdout => "a data option (`fresh every step`, `batch`, `holdout`)",
         kw_true | kw_false | kw_none | kw_if | kw_not => "an expression",

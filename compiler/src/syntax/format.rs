@@ -465,8 +465,12 @@ impl<'s> Fmt<'s> {
 
     fn modifiers(&mut self, mods: &[Modifier]) -> Doc {
         let docs = mods.iter().map(|m| {
-            let kw = if m.kind == ModifierKind::Refresh { " refresh every " } else { " reset every " };
-            cat![kw, self.expr(&m.every)]
+            let kw = match m.kind {
+                ModifierKind::Refresh => " refresh every ",
+                ModifierKind::Reset => " reset every ",
+                ModifierKind::MovesLike => " moves like ",
+            };
+            cat![kw, self.expr(&m.value)]
         });
         Doc::Cat(docs.collect())
     }
