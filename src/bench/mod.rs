@@ -84,6 +84,10 @@ pub struct Args {
     /// W2: the projection rank.
     #[arg(long, default_value_t = 128)]
     pub rank: usize,
+    /// W2: the projector refresh period in steps (GaLore's `update_proj_gap`), over which
+    /// `amortized_median_s` spreads the refresh's cost.
+    #[arg(long, default_value_t = 200)]
+    pub refresh_period: usize,
     /// W4, W5: the directory `w4_mlp_train.py --dump DIR` wrote (exact peer init and data);
     /// without it the data are drawn in the language from the same distributions.
     #[arg(long, value_name = "DIR")]

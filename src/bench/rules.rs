@@ -238,8 +238,54 @@ pub fn w2<T: Elem + 'static>(args: &Args) -> Result<(), Failure> {
     line.insert("gemm_flop".into(), json!(flops));
     line.insert("gflops".into(), rounded(flops / med / 1e9, 1));
     line.insert("min_traffic_gbs".into(), rounded((12.0 * mf * nf + 8.0 * mf * rf) / med / 1e9, 2));
+    let g = st.inputs[0][0].view().into_dimensionality::<ndarray::Ix2>().expect("G is a matrix");
+    let refresh = w2_refresh(g, r, args)?;
+    // The refresh every `period` steps, spread over them: what a GaLore step costs on average.
+    let period = args.refresh_period as f64;
+    line.insert("refresh_period".into(), args.refresh_period.into());
+    line.insert("refresh_median_s".into(), json!(refresh.median_s));
+    line.insert("amortized_median_s".into(), json!(med + refresh.median_s / period));
+    emit(&Value::Object(line));
+    let mut line = head("W2_galore_refresh", args, json!(format!("{m}x{n}")));
+    line.insert("rank".into(), r.into());
+    line.insert("route".into(), refresh.route.into());
+    line.insert("steps".into(), refresh.times.len().into());
+    line.insert("median_s".into(), json!(refresh.median_s));
+    line.insert("best_s".into(), json!(refresh.times.iter().copied().fold(f64::INFINITY, f64::min)));
+    line.insert("first_call_s".into(), json!(refresh.first_s));
+    line.insert("refresh_period".into(), args.refresh_period.into());
+    line.insert("amortized_s".into(), json!(refresh.median_s / period));
     emit(&Value::Object(line));
     Ok(())
+}
+
+/// Timings of W2's projector refresh.
+struct Refresh {
+    first_s: f64,
+    times: Vec<f64>,
+    median_s: f64,
+    route: &'static str,
+}
+
+/// W2's refresh as the peers time it: the top-`rank` left singular vectors of G, exact (what
+/// `left_singular(g, rank)` in a rule runs: the same runtime call as the executor's), one
+/// untimed first call and `--repeats` timed ones (default 3, as `--refresh-rounds`).
+fn w2_refresh<T: Elem>(g: ndarray::ArrayView2<T>, rank: usize, args: &Args) -> Result<Refresh, String> {
+    let call = || optic_runtime::linalg::svd_top(g, rank).map_err(|e| format!("refresh: {}", e.0));
+    let t0 = Instant::now();
+    let (_, route) = call()?;
+    let first_s = since(t0);
+    let mut times = Vec::new();
+    for _ in 0..args.repeats.unwrap_or(3) {
+        let t0 = Instant::now();
+        call()?;
+        times.push(since(t0));
+    }
+    let route = match route {
+        optic_runtime::linalg::SvdRoute::Gram => "gram",
+        optic_runtime::linalg::SvdRoute::Thin => "thin",
+    };
+    Ok(Refresh { first_s, median_s: median(&times), times, route })
 }
 
 /// W3: the Muon step on one m x n matrix.
