@@ -57,11 +57,14 @@ fn source(args: &Args) -> Result<Source, Failure> {
     }
 }
 
-/// Checks and lowers the experiment from source text.
-fn plan(name: &str, text: &str, dir: &Path, sets: &[(String, String)]) -> Result<Plan, String> {
+/// Checks and lowers the experiment from source text; also returns the checking time (the
+/// rest is lowering, which reads the data files).
+fn plan(name: &str, text: &str, dir: &Path, sets: &[(String, String)]) -> Result<(Plan, f64), String> {
     // Data paths resolve against the file's own name, so the name carries the directory.
     let path = dir.join(name).display().to_string();
+    let t0 = Instant::now();
     let checked = optic_compiler::check::check_source(&path, text, dir);
+    let check_s = since(t0);
     let errors: Vec<String> = checked
         .diagnostics
         .iter()
@@ -73,7 +76,7 @@ fn plan(name: &str, text: &str, dir: &Path, sets: &[(String, String)]) -> Result
     }
     let prog = checked.program;
     optic_compiler::on_big_stack(|| lower_experiment(&prog, EXPERIMENT, sets))
-        .map(|(plan, _)| plan)
+        .map(|(plan, _)| (plan, check_s))
         .map_err(|d| format!("{name} does not lower: {}", d.render_plain()))
 }
 
@@ -97,6 +100,8 @@ struct Mlp<T> {
     t: u64,
     /// Reused per step, so the loop allocates only what the executor does.
     params: Vec<ArrayD<T>>,
+    /// Seconds [`Mlp::new`] spent evaluating the initial values and cutting the batches.
+    init_s: f64,
     grads: Vec<Vec<ArrayD<T>>>,
 }
 
@@ -106,6 +111,7 @@ impl<T: Elem + 'static> Mlp<T> {
         let n = plan.tensors.len();
         let [set] = &plan.datasets[..] else { return Err("the W4 experiment must have one `data` statement".into()) };
         let b = set.batch.ok_or("the W4 dataset needs `batch`")?;
+        let t0 = Instant::now();
         let files: Vec<ArrayD<T>> = plan.files.iter().map(|(_, a)| a.mapv(T::from_f64)).collect();
         let mut roots: Vec<usize> = plan.tensors.iter().map(|t| t.init).collect();
         roots.extend(&set.init_roots);
@@ -116,6 +122,7 @@ impl<T: Elem + 'static> Mlp<T> {
         let batches = (0..nb)
             .map(|j| data.iter().map(|a| a.slice_axis(Axis(0), Slice::from(j * b..(j + 1) * b)).to_owned()).collect())
             .collect();
+        let init_s = since(t0);
         let mut inputs = vals.clone();
         inputs.extend(vals.iter().cloned());
         inputs.extend(plan.data.iter().map(|d| ArrayD::zeros(d.batch_shape.clone())));
@@ -149,6 +156,7 @@ impl<T: Elem + 'static> Mlp<T> {
             t: 0,
             params: Vec::new(),
             grads: Vec::new(),
+            init_s,
         };
         mlp.reset()?;
         Ok(mlp)
@@ -223,7 +231,7 @@ impl<T: Elem + 'static> Mlp<T> {
 pub fn w4<T: Elem + 'static>(args: &Args) -> Result<(), Failure> {
     let (text, name, dir, sets) = source(args)?;
     let t0 = Instant::now();
-    let plan = plan(name, text, &dir, &sets)?;
+    let (plan, _) = plan(name, text, &dir, &sets)?;
     let (d, k, b) = w4_dims(&plan)?;
     let mut mlp = Mlp::<T>::new(plan, args.backend)?;
     let setup_s = since(t0);
@@ -284,9 +292,11 @@ pub fn w5_child<T: Elem + 'static>(args: &Args) -> Result<(), Failure> {
     let t0 = Instant::now();
     let text = std::fs::read_to_string(&file).map_err(|e| format!("cannot read {}: {e}", file.display()))?;
     let read_s = since(t0);
-    let plan = plan(name, &text, &dir, &sets)?;
+    let (plan, check_s) = plan(name, &text, &dir, &sets)?;
     let lower_s = since(t0) - read_s;
+    let t1 = Instant::now();
     let mut mlp = Mlp::<T>::new(plan, args.backend)?;
+    let build_s = since(t1) - mlp.init_s;
     let setup_s = since(t0);
     let mut losses = Vec::new();
     mlp.run(1, &mut losses)?;
@@ -300,7 +310,8 @@ pub fn w5_child<T: Elem + 'static>(args: &Args) -> Result<(), Failure> {
     }
     let steady = median(&ts[4..]);
     let calls_2_5: f64 = ts[..4].iter().sum();
-    emit(&json!({"read_s": read_s, "check_lower_s": lower_s, "setup_s": setup_s,
+    emit(&json!({"read_s": read_s, "check_lower_s": lower_s, "check_s": check_s, "init_s": mlp.init_s,
+                 "build_s": build_s, "setup_s": setup_s,
                  "first_step_s": first_call_s - setup_s, "first_call_s": first_call_s,
                  "calls_2_5_s": calls_2_5, "steady_s": steady,
                  "compile_overhead_s": first_call_s + calls_2_5 - 5.0 * steady}));
@@ -345,7 +356,18 @@ pub fn w5(args: &Args) -> Result<(), Failure> {
     line.insert("repeats".into(), recs.len().into());
     let med = |k: &str| median(&recs.iter().filter_map(|r| r.get(k).and_then(Value::as_f64)).collect::<Vec<_>>());
     line.insert("median_s".into(), json!(med("first_call_s")));
-    for k in ["read_s", "check_lower_s", "setup_s", "first_step_s", "first_call_s", "calls_2_5_s", "steady_s"] {
+    for k in [
+        "read_s",
+        "check_s",
+        "check_lower_s",
+        "init_s",
+        "build_s",
+        "setup_s",
+        "first_step_s",
+        "first_call_s",
+        "calls_2_5_s",
+        "steady_s",
+    ] {
         line.insert(k.into(), super::rounded(med(k), 6));
     }
     line.insert("compile_overhead_s".into(), super::rounded(med("compile_overhead_s"), 6));
