@@ -105,6 +105,7 @@ impl<T: Lane> Program<T> {
     ) -> Self {
         roots.extend(writes.iter().map(|w| w.1));
         roots.extend(applied);
+        let graph = fuse::reciprocals(&graph, &single::hyper_nodes(&graph));
         let n = graph.nodes.len();
         Program {
             hyper: single::hyper_nodes(&graph),
@@ -294,7 +295,8 @@ impl<T: Lane> Program<T> {
                 op => op.operands().into_iter().map(|a| sched.resolve(a)).collect(),
             },
         };
-        if let Some(&d) = deps.iter().find(|&&d| d >= id && sched.place[id] == Place::Library) {
+        // Host arithmetic runs before everything else, wherever it sits (see fuse::reciprocals).
+        if let Some(&d) = deps.iter().find(|&&d| d >= id && sched.place[id] == Place::Library && !self.hyper[d]) {
             return Err(ExecError::new(id, format!("operand %{d} is not an earlier node")));
         }
         Ok(deps.into_iter().filter(|&d| !self.done[d]).collect())

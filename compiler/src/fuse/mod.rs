@@ -19,9 +19,11 @@
 //! rule state and the parameter in place when nothing outside the kernel reads their old values.
 
 mod print;
+mod simplify;
 mod spec;
 
 pub use print::print_schedule;
+pub use simplify::reciprocals;
 pub use spec::{KOp, KernelSpec, LoadKind};
 
 use crate::ir::{Graph, NodeId, Op};

@@ -1,0 +1,37 @@
+//! Algebra the executor applies before fusion, where it makes a kernel cheaper for at most one
+//! rounding: a tensor divided by a hyperparameter becomes a product with the hyperparameter's
+//! reciprocal, computed once per step on the host in f64. Division and square root share one
+//! unit on x86-64, and a `divps` on four lanes takes as long as three multiplies: AdamW's
+//! `sqrt(v) / sqrt(1 - beta2^t)` is one division per element next to the one it cannot avoid,
+//! and with two divisions and a square root per four lanes the kernel is bound by that unit,
+//! not by memory. The product differs from the quotient by at most one unit in the last place;
+//! the reference interpreter keeps the division, and the tests hold the two backends to a few
+//! ulp. The reciprocal is appended at the end of the graph, after the node that reads it: only
+//! host arithmetic ever comes after its reader, which is harmless because all host arithmetic
+//! runs before the step's tensors, and it keeps every other node's id.
+
+use crate::ir::{Binary, Graph, Op};
+
+/// `g` with each tensor-by-hyperparameter division turned into a product with the reciprocal;
+/// `hyper` marks `g`'s host arithmetic.
+pub fn reciprocals(g: &Graph, hyper: &[bool]) -> Graph {
+    let mut out = g.clone();
+    let mut made: Vec<(usize, usize)> = Vec::new();
+    for id in 0..g.nodes.len() {
+        let Op::Binary(Binary::Div, x, s) = g.nodes[id].op else { continue };
+        if hyper[id] || !hyper[s] || !g.nodes[s].shape.is_empty() || g.nodes[x].shape.is_empty() {
+            continue;
+        }
+        let r = match made.iter().find(|(of, _)| *of == s) {
+            Some(&(_, r)) => r,
+            None => {
+                let one = out.push(Op::Const(1.0), Vec::new());
+                let r = out.push(Op::Binary(Binary::Div, one, s), Vec::new());
+                made.push((s, r));
+                r
+            }
+        };
+        out.nodes[id].op = Op::Binary(Binary::Mul, x, r);
+    }
+    out
+}
