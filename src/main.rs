@@ -10,9 +10,13 @@ use std::process::ExitCode;
 mod bench;
 mod explain;
 mod fmt;
+mod hugepages;
 mod repl;
 mod replay;
 mod run;
+
+#[global_allocator]
+static ALLOCATOR: hugepages::HugePages = hugepages::HugePages;
 
 /// optic: a compiler for declarative optimization experiments (.opt files).
 #[derive(Parser)]

@@ -57,13 +57,17 @@ fn w1_update_is_the_numpy_formula() {
 
 #[test]
 fn w2_and_w3_print_gflops() {
-    let l = line(
-        &bench(&["W2", "--size", "64x32", "--rank", "8", "--steps", "2", "--repeats", "1"]),
-        "W2_galore_steady",
-        &["gflops", "gemm_flop", "min_traffic_gbs"],
-    );
+    // W2 prints the steady step, then the projector refresh (as the peers' two modes).
+    let lines = bench(&["W2", "--size", "64x32", "--rank", "8", "--steps", "2", "--repeats", "1"]);
+    assert_eq!(lines.len(), 2, "{lines:?}");
+    let l = line(&lines[..1], "W2_galore_steady", &["gflops", "gemm_flop", "min_traffic_gbs", "amortized_median_s"]);
     assert_eq!(l["size"], "64x32");
     assert_eq!(l["rank"], 8);
+    assert_eq!(l["refresh_period"], 200);
+    let r = line(&lines[1..], "W2_galore_refresh", &["amortized_s", "route"]);
+    let (steady, refresh) = (l["median_s"].as_f64().unwrap(), r["median_s"].as_f64().unwrap());
+    assert_eq!(l["amortized_median_s"].as_f64(), Some(steady + refresh / 200.0), "{l}\n{r}");
+    assert_eq!(r["rank"], 8);
     let l =
         line(&bench(&["W3", "--size", "48x32", "--steps", "2", "--repeats", "1"]), "W3_muon", &["gflops", "ns_flop"]);
     // 5 (4 p^2 q + 2 p^3) with p = 32, q = 48
@@ -89,10 +93,15 @@ fn w5_times_fresh_processes() {
     let l = line(
         &bench(&["W5", "--size", "d8_k16_B8", "--repeats", "2", "--steps", "3"]),
         "W5_compile_latency",
-        &["steady_s", "setup_s", "process_wall_s", "first_over_steady"],
+        &["steady_s", "setup_s", "process_wall_s", "first_over_steady", "check_s", "init_s", "build_s"],
     );
     assert_eq!(l["repeats"], 2);
-    assert!(l["first_call_s"].as_f64().unwrap() >= l["setup_s"].as_f64().unwrap(), "{l}");
+    let f = |k: &str| l[k].as_f64().unwrap();
+    assert!(f("first_call_s") >= f("setup_s"), "{l}");
+    // The parts are medians over the children, so they add up only roughly: each within the whole.
+    for k in ["check_s", "check_lower_s", "init_s", "build_s"] {
+        assert!(f(k) >= 0.0 && f(k) <= f("setup_s"), "{k}: {l}");
+    }
 }
 
 #[test]
