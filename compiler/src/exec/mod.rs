@@ -287,7 +287,8 @@ fn run_group<T: Lane>(
             None => break,
         }
     }
-    if jobs.len() == programs.len() {
+    let all_single = jobs.len() == programs.len();
+    if all_single {
         // SAFETY: each job writes its own parameter's buffers, state slots and parameter, checked
         // and resolved by `single_kernel_job`; no job reads what another writes.
         unsafe { launch::run(&jobs) };
@@ -299,7 +300,8 @@ fn run_group<T: Lane>(
         drop(jobs);
     }
     let elements: usize = programs.iter().map(|p| p.graph.shape(p.graph.output).iter().product::<usize>()).sum();
-    if programs.len() > 1 && elements >= launch::PARALLEL_MIN && rayon::current_num_threads() > 1 {
+    // After the one region, what is left (host roots, reads) is too little for another fork.
+    if !all_single && programs.len() > 1 && elements >= launch::PARALLEL_MIN && rayon::current_num_threads() > 1 {
         use rayon::prelude::*;
         programs.par_iter_mut().zip(ios.par_iter_mut()).try_for_each(|(p, io)| p.demand_roots(io))?;
     } else {

@@ -12,7 +12,6 @@ use crate::interp::{single, Recorded};
 use crate::ir::{Graph, NodeId, Op};
 use crate::jit::{self, KernelFn};
 use ndarray::{ArrayD, ArrayViewD, IxDyn};
-use std::collections::HashMap;
 
 /// Where a kernel store lands.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -81,8 +80,12 @@ pub(super) struct Program<T: Lane> {
     applied: Option<NodeId>,
     /// Whether group nodes get their sums from outside; if not, a group is its own argument.
     grouped: bool,
-    plans: HashMap<Vec<bool>, Plan>,
+    /// One plan per combination of host-decided selects met so far, with its key; a rule has
+    /// one or two, so a list searched once per step beats hashing on every lookup.
+    plans: Vec<(Vec<bool>, Plan)>,
+    /// The current step's key and plan.
     key: Vec<bool>,
+    current: usize,
     /// Per node: the buffer of a kernel store or a host scalar as a tensor (kept across steps).
     bufs: Vec<Option<ArrayD<T>>>,
     /// Per node: the results of a library call or a group sum, valid once the node is done this
@@ -114,8 +117,9 @@ impl<T: Lane> Program<T> {
             writes,
             applied,
             grouped,
-            plans: HashMap::new(),
+            plans: Vec::new(),
             key: Vec::new(),
+            current: 0,
             bufs: (0..n).map(|_| None).collect(),
             owned: (0..n).map(|_| None).collect(),
             host: vec![f64::NAN; n],
@@ -145,12 +149,16 @@ impl<T: Lane> Program<T> {
                 }
             }
         }
-        if !self.plans.contains_key(&self.key) {
-            let plan = self.plan(&decided)?;
-            self.plans.insert(self.key.clone(), plan);
-        }
+        self.current = match self.plans.iter().position(|(k, _)| *k == self.key) {
+            Some(i) => i,
+            None => {
+                let plan = self.plan(&decided)?;
+                self.plans.push((self.key.clone(), plan));
+                self.plans.len() - 1
+            }
+        };
         self.done.iter_mut().for_each(|d| *d = false);
-        let kernels = self.plans[&self.key].kernels.len();
+        let kernels = self.plans[self.current].1.kernels.len();
         self.kernel_done.clear();
         self.kernel_done.resize(kernels, false);
         Ok(())
@@ -215,12 +223,12 @@ impl<T: Lane> Program<T> {
 
     /// Whether the value of `id` is its own buffer's, the state's or the parameter's.
     fn dest(&self, id: NodeId) -> Dest {
-        self.plans[&self.key].dest[id]
+        self.plans[self.current].1.dest[id]
     }
 
     /// The value of a computed node.
     pub fn get<'b>(&'b self, io: &'b Io<T>, id: NodeId) -> Result<&'b ArrayD<T>, ExecError> {
-        let plan = &self.plans[&self.key];
+        let plan = &self.plans[self.current].1;
         let id = plan.sched.resolve(id);
         let missing = || ExecError::new(id, "used before it was computed");
         match plan.sched.place[id] {
@@ -253,7 +261,7 @@ impl<T: Lane> Program<T> {
 
     /// Computes `root` and what it needs.
     pub fn demand(&mut self, io: &mut Io<T>, root: NodeId) -> Result<(), ExecError> {
-        let mut stack = vec![self.plans[&self.key].sched.resolve(root)];
+        let mut stack = vec![self.plans[self.current].1.sched.resolve(root)];
         while let Some(&id) = stack.last() {
             if self.done[id] {
                 stack.pop();
@@ -272,7 +280,7 @@ impl<T: Lane> Program<T> {
 
     /// The nodes `id` needs that are not computed yet (resolved).
     fn missing(&self, io: &Io<T>, id: NodeId) -> Result<Vec<NodeId>, ExecError> {
-        let plan = &self.plans[&self.key];
+        let plan = &self.plans[self.current].1;
         let sched = &plan.sched;
         let deps: Vec<NodeId> = match sched.place[id] {
             Place::Host | Place::Alias(_) => Vec::new(),
@@ -304,7 +312,7 @@ impl<T: Lane> Program<T> {
 
     /// Computes `id`, whose needs are met.
     fn compute(&mut self, io: &mut Io<T>, id: NodeId) -> Result<(), ExecError> {
-        let place = self.plans[&self.key].sched.place[id];
+        let place = self.plans[self.current].1.sched.place[id];
         match place {
             Place::Host => {
                 let v = T::from_f64(self.host[id]);
@@ -333,7 +341,7 @@ impl<T: Lane> Program<T> {
     /// A node's operand as the library reads it: its value, or for a transpose left as a view,
     /// its operand's value with the last two axes swapped.
     fn view<'b>(&'b self, io: &'b Io<T>, a: NodeId) -> Result<ArrayViewD<'b, T>, ExecError> {
-        let sched = &self.plans[&self.key].sched;
+        let sched = &self.plans[self.current].1.sched;
         let a = sched.resolve(a);
         match (sched.place[a], &self.graph.nodes[a].op) {
             (Place::View, Op::Transpose(x)) => {
@@ -356,7 +364,7 @@ impl<T: Lane> Program<T> {
     ) -> Result<Option<Vec<ArrayD<T>>>, ExecError> {
         let old = old.and_then(|mut v| v.pop());
         let at = |e: String| ExecError::new(id, e);
-        let sched = &self.plans[&self.key].sched;
+        let sched = &self.plans[self.current].1.sched;
         let g = &self.graph;
         let node = &g.nodes[id];
         Ok(Some(match &node.op {
@@ -434,12 +442,12 @@ impl<T: Lane> Program<T> {
 
     /// The call of kernel `k` with its addresses resolved (stores given somewhere to land).
     fn prepare_kernel(&mut self, io: &mut Io<T>, k: usize) -> Result<Job<T>, ExecError> {
-        let kernel = &self.plans[&self.key].sched.kernels[k];
+        let kernel = &self.plans[self.current].1.sched.kernels[k];
         let needs: Vec<NodeId> = kernel.loads.iter().chain(&kernel.scalars).copied().collect();
         for n in needs {
             self.demand(io, n)?;
         }
-        let plan = &self.plans[&self.key];
+        let plan = &self.plans[self.current].1;
         let kernel = &plan.sched.kernels[k];
         for &s in &kernel.stores {
             if plan.dest[s] == Dest::Buffer && self.bufs[s].as_ref().is_none_or(|b| b.shape() != self.graph.shape(s)) {
@@ -487,7 +495,7 @@ impl<T: Lane> Program<T> {
 
     /// Marks kernel `k`'s stores computed.
     fn kernel_ran(&mut self, k: usize) {
-        for &s in &self.plans[&self.key].sched.kernels[k].stores {
+        for &s in &self.plans[self.current].1.sched.kernels[k].stores {
             self.done[s] = true;
         }
         self.kernel_done[k] = true;
@@ -497,7 +505,7 @@ impl<T: Lane> Program<T> {
     /// parameter and state), its call, to be run with other parameters' calls: see
     /// [`Program::single_kernel_ran`].
     pub fn single_kernel_job(&mut self, io: &mut Io<T>) -> Result<Option<Job<T>>, ExecError> {
-        let plan = &self.plans[&self.key];
+        let plan = &self.plans[self.current].1;
         if plan.sched.kernels.len() != 1 || plan.library_calls > 0 {
             return Ok(None);
         }
@@ -514,7 +522,7 @@ impl<T: Lane> Program<T> {
     pub fn commit(&mut self, io: &mut Io<T>) -> Result<(), ExecError> {
         let mut pending: Vec<(Option<usize>, ArrayD<T>)> = Vec::new();
         for &(slot, node) in &self.writes {
-            let r = self.plans[&self.key].sched.resolve(node);
+            let r = self.plans[self.current].1.sched.resolve(node);
             // A slot that keeps its value (an unused AMSGrad maximum) costs nothing.
             let unchanged = self.graph.nodes[r].op == Op::State(slot);
             if self.dest(r) != Dest::State(slot) && !unchanged {
@@ -522,7 +530,7 @@ impl<T: Lane> Program<T> {
             }
         }
         if let Some(a) = self.applied {
-            let r = self.plans[&self.key].sched.resolve(a);
+            let r = self.plans[self.current].1.sched.resolve(a);
             if self.dest(r) != Dest::Param {
                 pending.push((None, self.get(io, r)?.clone()));
             }
@@ -550,6 +558,6 @@ impl<T: Lane> Program<T> {
 
     /// The plan in use (after [`Program::begin`]).
     pub fn schedule(&self) -> Option<&Schedule> {
-        self.plans.get(&self.key).map(|p| &p.sched)
+        self.plans.get(self.current).map(|p| &p.1.sched)
     }
 }

@@ -131,6 +131,9 @@ fn build(func: &mut Function, spec: &KernelSpec, elem: Elem, config: TargetFront
     b.finalize(config);
 }
 
+/// Vectors per iteration of a kernel's vector loop.
+const UNROLL: i64 = 2;
+
 /// What every loop of a kernel shares.
 struct Loop<'a> {
     spec: &'a KernelSpec,
@@ -154,8 +157,11 @@ impl Loop<'_> {
         (vector_args, scalar_args): (&[Value], &[Value]),
         after: cranelift_codegen::ir::Block,
     ) {
+        // The vector loop takes UNROLL vectors per iteration (independent chains the core can
+        // overlap, one compare and branch for all); the scalar tail takes the rest.
+        let step = self.lanes * UNROLL;
         let span = b.ins().isub(to, from);
-        let whole = b.ins().band_imm_s(span, -self.lanes);
+        let whole = b.ins().band_imm_s(span, -step);
         let vec_end = b.ins().iadd(from, whole);
         let per_row_vec: Vec<Option<Value>> =
             per_row.iter().map(|v| v.map(|v| b.ins().splat(self.vector_ty, v))).collect();
@@ -168,9 +174,12 @@ impl Loop<'_> {
         let more = b.ins().icmp(IntCC::SignedLessThan, i_v, vec_end);
         b.ins().brif(more, vbody, &[], shead, &[BlockArg::Value(i_v)]);
         b.switch_to_block(vbody);
-        let at = self.at(b, i_v, row_start, &per_row_vec);
-        body(b, self.spec, self.vector_ty, self.bases, vector_args, &at, self.mem);
-        let next = b.ins().iadd_imm_s(i_v, self.lanes);
+        for u in 0..UNROLL {
+            let i = if u == 0 { i_v } else { b.ins().iadd_imm_s(i_v, u * self.lanes) };
+            let at = self.at(b, i, row_start, &per_row_vec);
+            body(b, self.spec, self.vector_ty, self.bases, vector_args, &at, self.mem);
+        }
+        let next = b.ins().iadd_imm_s(i_v, step);
         b.ins().jump(vhead, &[BlockArg::Value(next)]);
 
         b.switch_to_block(shead);
