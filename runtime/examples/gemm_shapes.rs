@@ -9,8 +9,11 @@ use std::time::Instant;
 
 fn main() {
     let args: Vec<usize> = std::env::args().skip(1).filter_map(|a| a.parse().ok()).collect();
-    let shapes: Vec<(usize, usize, usize)> =
-        if args.len() >= 3 { args.chunks_exact(3).map(|c| (c[0], c[1], c[2])).collect() } else { vec![(256, 256, 512)] };
+    let shapes: Vec<(usize, usize, usize)> = if args.len() >= 3 {
+        args.chunks_exact(3).map(|c| (c[0], c[1], c[2])).collect()
+    } else {
+        vec![(256, 256, 512)]
+    };
     let pool = rayon::ThreadPoolBuilder::new().build().expect("a pool");
     pool.install(|| {
         for (m, k, n) in shapes {

@@ -27,6 +27,21 @@ pub(super) fn matmul<T: Lane>(old: Option<ArrayD<T>>, a: ArrayViewD<T>, b: Array
     Ok(out)
 }
 
+/// `a @ b` for matrices whose product is symmetric, one triangle computed and mirrored.
+pub(super) fn matmul_symmetric<T: Lane>(
+    old: Option<ArrayD<T>>,
+    a: ArrayViewD<T>,
+    b: ArrayViewD<T>,
+) -> Result<ArrayD<T>, String> {
+    let shape = matmul_shape(a.shape(), b.shape())?;
+    let mut out = buffer(old, &shape);
+    let a = a.into_dimensionality::<ndarray::Ix2>().map_err(|e| e.to_string())?;
+    let b = b.into_dimensionality::<ndarray::Ix2>().map_err(|e| e.to_string())?;
+    let dst = out.view_mut().into_dimensionality::<ndarray::Ix2>().map_err(|e| e.to_string())?;
+    optic_runtime::linalg::gemm_symmetric(dst, a, b);
+    Ok(out)
+}
+
 /// The last two axes of a contiguous `a` swapped, copied tile by tile (None when `a` is not
 /// contiguous or has fewer than two axes: the interpreter's operation handles those).
 pub(super) fn transpose<T: Lane>(old: Option<ArrayD<T>>, a: &ArrayD<T>) -> Option<ArrayD<T>> {

@@ -69,10 +69,28 @@ impl<T> ParamRef<'_, T> {
     }
 }
 
+/// Marks the 2-D matrix products whose result is symmetric by construction: `x xᵀ`, `xᵀ x`,
+/// and the square of such a product (Newton-Schulz's Gram matrix and its square). The executor
+/// computes one triangle of each and mirrors it (`gemm_symmetric`), half the multiply-adds.
+fn symmetric_products(g: &Graph) -> Vec<bool> {
+    let mut sym = vec![false; g.nodes.len()];
+    for (id, node) in g.nodes.iter().enumerate() {
+        let Op::MatMul(a, b) = node.op else { continue };
+        if node.shape.len() != 2 || g.nodes[a].shape.len() != 2 || g.nodes[b].shape.len() != 2 {
+            continue;
+        }
+        let transposes = |x: NodeId, y: NodeId| g.nodes[y].op == Op::Transpose(x);
+        sym[id] = transposes(a, b) || transposes(b, a) || (a == b && sym[a]);
+    }
+    sym
+}
+
 /// A graph ready to run: see the module doc.
 pub(super) struct Program<T: Lane> {
     pub graph: Graph,
     hyper: Vec<bool>,
+    /// Per node: a matrix product whose result is symmetric (see [`symmetric_products`]).
+    symmetric: Vec<bool>,
     roots: Vec<NodeId>,
     /// State writes done by the caller: (slot, node).
     writes: Vec<(usize, NodeId)>,
@@ -112,6 +130,7 @@ impl<T: Lane> Program<T> {
         let n = graph.nodes.len();
         Program {
             hyper: single::hyper_nodes(&graph),
+            symmetric: symmetric_products(&graph),
             graph,
             roots,
             writes,
@@ -398,6 +417,9 @@ impl<T: Lane> Program<T> {
                 let cv = self.get(io, *c)?;
                 let taken = self.get(io, if cv[IxDyn(&[])] != T::zero() { *a } else { *b })?;
                 single::compute_node(g, id, &[cv, taken, taken], io.step, io.seed)?
+            }
+            Op::MatMul(a, b) if self.symmetric[id] => {
+                vec![library::matmul_symmetric(old, self.view(io, *a)?, self.view(io, *b)?).map_err(at)?]
             }
             Op::MatMul(a, b) => vec![library::matmul(old, self.view(io, *a)?, self.view(io, *b)?).map_err(at)?],
             Op::Transpose(a) => {

@@ -73,6 +73,70 @@ pub fn gemm_with<T: Real>(
     }
 }
 
+/// `dst = a b` for a product known to be symmetric (`x xᵀ`, `xᵀ x`, or the square of a
+/// symmetric matrix): only the lower triangle is computed, by faer's triangular product (about
+/// half the multiply-adds), and mirrored into the upper one. Panics if the shapes disagree or
+/// the result is not square.
+pub fn gemm_symmetric<T: Real>(mut dst: ArrayViewMut2<T>, a: ArrayView2<T>, b: ArrayView2<T>) {
+    let (m, k) = a.dim();
+    let n = b.ncols();
+    assert!(b.nrows() == k && dst.dim() == (m, n) && m == n, "symmetric gemm of {:?} x {:?}", a.dim(), b.dim());
+    let par = if m * m * k / 2 >= PARALLEL_MIN_MNK && rayon::current_num_threads() > 1 {
+        Par::rayon(rayon::current_num_threads())
+    } else {
+        Par::Seq
+    };
+    gemm_symmetric_with(dst.view_mut(), a, b, par);
+}
+
+/// [`gemm_symmetric`] with the parallelism given.
+pub fn gemm_symmetric_with<T: Real>(mut dst: ArrayViewMut2<T>, a: ArrayView2<T>, b: ArrayView2<T>, par: Par) {
+    use faer::linalg::matmul::triangular::{matmul as tri_matmul, BlockStructure};
+    let (m, k) = a.dim();
+    if m == 0 {
+        return;
+    }
+    if k == 0 {
+        dst.fill(T::zero());
+        return;
+    }
+    let (a_own, b_own) = (broadcast_copy(a), broadcast_copy(b));
+    let a = match &a_own {
+        Some(x) => x.view(),
+        None => a.view(),
+    };
+    let b = match &b_own {
+        Some(x) => x.view(),
+        None => b.view(),
+    };
+    let [ars, acs] = strides(a.strides());
+    let [brs, bcs] = strides(b.strides());
+    let [drs, dcs] = strides(dst.strides());
+    // SAFETY: as in `gemm_with`: each view addresses its ndarray's elements with its strides and
+    // the destination is a unique borrow that overlaps neither operand.
+    unsafe {
+        let fa = MatRef::from_raw_parts(a.as_ptr(), m, k, ars, acs);
+        let fb = MatRef::from_raw_parts(b.as_ptr(), k, m, brs, bcs);
+        let fd = MatMut::from_raw_parts_mut(dst.as_mut_ptr(), m, m, drs, dcs);
+        tri_matmul(
+            fd,
+            BlockStructure::TriangularLower,
+            Accum::Replace,
+            fa,
+            BlockStructure::Rectangular,
+            fb,
+            BlockStructure::Rectangular,
+            T::one(),
+            par,
+        );
+    }
+    for i in 0..m {
+        for j in i + 1..m {
+            dst[(i, j)] = dst[(j, i)];
+        }
+    }
+}
+
 fn strides(s: &[isize]) -> [isize; 2] {
     [s[0], s[1]]
 }
@@ -125,6 +189,31 @@ mod tests {
         let rows = row.broadcast((37, 53)).unwrap();
         gemm(out.view_mut(), rows, b.view(), 1.0, false);
         assert!(max_diff(&out, &rows.to_owned().dot(&b)) < 1e-4);
+    }
+
+    #[test]
+    fn symmetric_products_match_the_full_product_and_the_thread_count() {
+        let x = mat(150, 90, 11);
+        for (a, b) in [(x.view(), x.t()), (x.t(), x.view())] {
+            let want = a.dot(&b);
+            let n = want.nrows();
+            let mut got = Array2::from_elem((n, n), f32::NAN);
+            gemm_symmetric(got.view_mut(), a, b);
+            assert!(max_diff(&got, &want) < 1e-4, "{}", max_diff(&got, &want));
+            assert_eq!(got, got.t(), "exactly symmetric");
+            let mut one = Array2::zeros((n, n));
+            let mut two = Array2::zeros((n, n));
+            gemm_symmetric_with(one.view_mut(), a, b, Par::Seq);
+            let pool = rayon::ThreadPoolBuilder::new().num_threads(2).build().unwrap();
+            pool.install(|| gemm_symmetric_with(two.view_mut(), a, b, Par::rayon(2)));
+            assert_eq!(one, two, "the same bits on one and two threads");
+        }
+        // The square of a symmetric matrix.
+        let s = x.t().dot(&x);
+        let mut got = Array2::zeros((90, 90));
+        gemm_symmetric(got.view_mut(), s.view(), s.view());
+        let want = s.dot(&s);
+        assert!(max_diff(&got, &want) / want.iter().fold(0f32, |m, v| m.max(v.abs())) < 1e-5);
     }
 
     #[test]
