@@ -114,6 +114,20 @@ impl<'a, T: Scalar> Evaluator<'a, T> {
         self.tensor(root)
     }
 
+    /// A computed node's value as a tensor, moved out of the evaluator unless `keep` (then
+    /// cloned). A node taken without `keep` must not be read again.
+    pub fn take(&mut self, id: NodeId, keep: bool) -> Result<ArrayD<T>, InterpError> {
+        if keep {
+            return self.tensor(id).cloned();
+        }
+        match self.memo.get_mut(id).and_then(Option::take) {
+            Some(Val::One(t)) => Ok(t),
+            Some(Val::Many(mut v)) if v.len() == 1 => Ok(v.remove(0)),
+            Some(Val::Many(_)) => Err(InterpError::new(id, "a node with several results used as a tensor")),
+            None => Err(InterpError::new(id, "used before it was computed")),
+        }
+    }
+
     /// A computed node's value as a tensor (a single-result linear-algebra node is its result).
     fn tensor(&self, id: NodeId) -> Result<&ArrayD<T>, InterpError> {
         match &self.memo[id] {

@@ -292,5 +292,14 @@ pub fn eval_nodes<T: Scalar>(
 ) -> Result<Vec<ArrayD<T>>, InterpError> {
     let env = Env { graph, step, param: None, inputs, states: &[], seed, grouped: false, recorded: None };
     let mut ev = Evaluator::new(env);
-    nodes.iter().map(|&n| ev.eval(n).cloned()).collect()
+    for &n in nodes {
+        ev.eval(n)?;
+    }
+    // The values move out of the evaluator (a root asked for twice is cloned for its first use).
+    let mut out = Vec::with_capacity(nodes.len());
+    for (i, &n) in nodes.iter().enumerate() {
+        let again = nodes[i + 1..].contains(&n);
+        out.push(ev.take(n, again)?);
+    }
+    Ok(out)
 }

@@ -306,7 +306,12 @@ pub(super) fn reshape<T: Scalar>(a: &ArrayD<T>, shape: &[usize]) -> Res<ArrayD<T
     if a.len() != shape.iter().product::<usize>() {
         return Err(format!("reshape of {:?} ({} elements) to {shape:?}", a.shape(), a.len()));
     }
-    from_vec(shape, a.iter().copied().collect())
+    // A contiguous tensor is one memcpy, not an element-wise walk (a dataset can be 16 MiB).
+    let data = match a.as_slice() {
+        Some(s) => s.to_vec(),
+        None => a.iter().copied().collect(),
+    };
+    from_vec(shape, data)
 }
 
 /// `a` broadcast to `shape`.
