@@ -1,4 +1,4 @@
-//! GEMM speed at the shapes of a workload, through `optic_runtime::linalg::gemm` (faer, in the
+//! GEMM speed at the shapes of a workload (and the first call, which pays faer's set-up), through `optic_runtime::linalg::gemm` (faer, in the
 //! rayon pool as the executor calls it): the ceiling the W4 training step can reach.
 //!     cargo run --release -p optic-runtime --example gemm_shapes [-- M K N ...]
 //! With no arguments: W4's two large products, x[256,256] @ W1[256,512] (forward) and
@@ -21,6 +21,9 @@ fn main() {
             let at = Array2::<f32>::from_shape_fn((k, m), |(i, j)| ((i * 5 + j) % 13) as f32 * 0.1);
             let b = Array2::<f32>::from_shape_fn((k, n), |(i, j)| ((i + j * 5) % 7) as f32 * 0.1);
             let mut c = Array2::<f32>::zeros((m, n));
+            let t0 = Instant::now();
+            optic_runtime::linalg::gemm(c.view_mut(), a.view(), b.view(), 1.0, false);
+            println!("{m}x{k}x{n}: first call {:.1} us", t0.elapsed().as_secs_f64() * 1e6);
             for (name, transposed) in [("a @ b", false), ("aᵀ @ b", true)] {
                 let mut ts = Vec::new();
                 for _ in 0..200 {
