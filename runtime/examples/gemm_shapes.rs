@@ -1,5 +1,6 @@
-//! GEMM speed at the shapes of a workload (and the first call, which pays faer's set-up), through `optic_runtime::linalg::gemm` (faer, in the
-//! rayon pool as the executor calls it): the ceiling the W4 training step can reach.
+//! GEMM speed at the shapes of a workload through `optic_runtime::linalg::gemm` (faer, in the
+//! rayon pool as the executor calls it): the ceiling the W4 training step can reach, and the
+//! first call, which pays faer's set-up.
 //!     cargo run --release -p optic-runtime --example gemm_shapes [-- M K N ...]
 //! With no arguments: W4's two large products, x[256,256] @ W1[256,512] (forward) and
 //! xᵀ[256,256] @ dz[256,512] (the W1 gradient, the transpose read in place).
