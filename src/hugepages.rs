@@ -23,27 +23,25 @@ unsafe fn advise(p: *mut u8, size: usize) {
     }
 }
 
+/// A block from `get` (the system's `alloc` or `alloc_zeroed`), large ones aligned and advised.
+unsafe fn block(layout: Layout, get: unsafe fn(&System, Layout) -> *mut u8) -> *mut u8 {
+    match large(layout) {
+        Some(l) => unsafe {
+            let p = get(&System, l);
+            advise(p, l.size());
+            p
+        },
+        None => unsafe { get(&System, layout) },
+    }
+}
+
 unsafe impl GlobalAlloc for HugePages {
     unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        match large(layout) {
-            Some(l) => unsafe {
-                let p = System.alloc(l);
-                advise(p, l.size());
-                p
-            },
-            None => unsafe { System.alloc(layout) },
-        }
+        unsafe { block(layout, System::alloc) }
     }
 
     unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
-        match large(layout) {
-            Some(l) => unsafe {
-                let p = System.alloc_zeroed(l);
-                advise(p, l.size());
-                p
-            },
-            None => unsafe { System.alloc_zeroed(layout) },
-        }
+        unsafe { block(layout, System::alloc_zeroed) }
     }
 
     unsafe fn dealloc(&self, p: *mut u8, layout: Layout) {

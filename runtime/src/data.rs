@@ -132,13 +132,14 @@ fn load_npz(bytes: &[u8]) -> Result<Vec<Loaded>, Failure> {
 
 const NPY_MAGIC: &[u8] = b"\x93NUMPY";
 
-/// Reads the `descr` entry of a `.npy` header. ndarray-npy reads a fixed element type and keeps its
-/// header parser private, so the type must be known before it is asked to decode.
-fn npy_descr(bytes: &[u8]) -> Result<String, Failure> {
-    let invalid =
-        |why: &str| (format!("not a valid .npy file ({why})"), Some("write .npy files with numpy.save".into()));
+fn invalid_npy(why: &str) -> Failure {
+    (format!("not a valid .npy file ({why})"), Some("write .npy files with numpy.save".into()))
+}
+
+/// The header text of a `.npy` file and the offset its data starts at.
+fn npy_header(bytes: &[u8]) -> Result<(&str, usize), Failure> {
     if bytes.len() < 10 || !bytes.starts_with(NPY_MAGIC) {
-        return Err(invalid(if bytes.starts_with(NPY_MAGIC) {
+        return Err(invalid_npy(if bytes.starts_with(NPY_MAGIC) {
             "truncated header"
         } else {
             "bad magic: it does not start with \\x93NUMPY"
@@ -150,23 +151,30 @@ fn npy_descr(bytes: &[u8]) -> Result<String, Failure> {
             let l = u32::from_le_bytes([bytes[8], bytes[9], bytes[10], bytes[11]]);
             (l as usize, 12)
         }
-        2 | 3 => return Err(invalid("truncated header")),
-        v => return Err(invalid(&format!("unknown format version {v}"))),
+        2 | 3 => return Err(invalid_npy("truncated header")),
+        v => return Err(invalid_npy(&format!("unknown format version {v}"))),
     };
-    let header = bytes.get(start..start.saturating_add(len)).ok_or_else(|| invalid("truncated header"))?;
-    let header = std::str::from_utf8(header).map_err(|_| invalid("header is not text"))?;
+    let header = bytes.get(start..start.saturating_add(len)).ok_or_else(|| invalid_npy("truncated header"))?;
+    let header = std::str::from_utf8(header).map_err(|_| invalid_npy("header is not text"))?;
+    Ok((header, start + len))
+}
+
+/// Reads the `descr` entry of a `.npy` header. ndarray-npy reads a fixed element type and keeps its
+/// header parser private, so the type must be known before it is asked to decode.
+fn npy_descr(bytes: &[u8]) -> Result<String, Failure> {
+    let (header, _) = npy_header(bytes)?;
     let rest = header
         .find("'descr'")
         .map(|i| header[i + "'descr'".len()..].trim_start())
         .and_then(|r| r.strip_prefix(':'))
         .map(str::trim_start)
-        .ok_or_else(|| invalid("header has no 'descr'"))?;
+        .ok_or_else(|| invalid_npy("header has no 'descr'"))?;
     let Some(quoted) = rest.strip_prefix('\'') else {
         // A list descriptor describes a record (structured) array.
         let descr = rest.find(']').map_or("[...]", |i| &rest[..=i]);
         return Err(unsupported(descr, "a structured (record) type"));
     };
-    let end = quoted.find('\'').ok_or_else(|| invalid("unterminated 'descr'"))?;
+    let end = quoted.find('\'').ok_or_else(|| invalid_npy("unterminated 'descr'"))?;
     Ok(quoted[..end].to_string())
 }
 
@@ -192,12 +200,7 @@ fn decode_float_fast(bytes: &[u8], descr: &str) -> Option<ArrayD<f64>> {
         "f8" if little => 8,
         _ => return None,
     };
-    let (len, start): (usize, usize) = match bytes.get(6)? {
-        1 => (u16::from_le_bytes([*bytes.get(8)?, *bytes.get(9)?]) as usize, 10),
-        2 | 3 => (u32::from_le_bytes(bytes.get(8..12)?.try_into().ok()?) as usize, 12),
-        _ => return None,
-    };
-    let header = std::str::from_utf8(bytes.get(start..start.checked_add(len)?)?).ok()?;
+    let (header, start) = npy_header(bytes).ok()?;
     let after = |key: &str| header.find(key).map(|i| header[i + key.len()..].trim_start());
     if !after("'fortran_order':")?.starts_with("False") {
         return None;
@@ -211,7 +214,7 @@ fn decode_float_fast(bytes: &[u8], descr: &str) -> Option<ArrayD<f64>> {
         .map(|t| t.parse().ok())
         .collect::<Option<_>>()?;
     let count = shape.iter().try_fold(1usize, |n, &d| n.checked_mul(d))?;
-    let data = bytes.get(start + len..)?;
+    let data = bytes.get(start..)?;
     if data.len() != count.checked_mul(width)? {
         return None;
     }

@@ -203,17 +203,7 @@ pub fn run(ch: &mut Checker, id: DeclId, args: Option<&Bound>, extra: Extra) -> 
                         if f.ctx == Ctx::Adapter && decl.target.as_ref().is_some_and(|t| t.name == name.name) =>
                     {
                         let v = ch.eval(&mut f, value);
-                        if let Some(shape) = &decl.shape {
-                            let want = declared_shape(&f, shape);
-                            check_same_shape(
-                                ch,
-                                &f,
-                                &want,
-                                &v,
-                                value.span,
-                                &format!("the adapted weight `{}`", name.name),
-                            );
-                        }
+                        check_adapted_shape(ch, &f, decl, &v, value.span);
                     }
                     StmtKind::Frozen { name, value } if matches!(f.ctx, Ctx::Model | Ctx::Adapter) => {
                         let v = ch.eval(&mut f, value);
@@ -240,17 +230,7 @@ pub fn run(ch: &mut Checker, id: DeclId, args: Option<&Bound>, extra: Extra) -> 
                                 "second `weight`",
                             );
                         }
-                        if let (Some(t), Some(shape)) = (&decl.target, &decl.shape) {
-                            let want = declared_shape(&f, shape);
-                            check_same_shape(
-                                ch,
-                                &f,
-                                &want,
-                                &v,
-                                value.span,
-                                &format!("the adapted weight `{}`", t.name),
-                            );
-                        }
+                        check_adapted_shape(ch, &f, decl, &v, value.span);
                         out.weight = Some(v);
                     }
                     StmtKind::Forward { inputs, body } if f.ctx == Ctx::Model => {
@@ -439,6 +419,15 @@ pub fn declare(ch: &mut Checker, f: &mut Frame, name: &Ident, value: Value, kind
     let value = if matches!(kind, LocalKind::State | LocalKind::Var) { value.forget() } else { value };
     let scope = f.scopes.last_mut().expect("a frame has a scope");
     scope.insert(name.name.clone(), Local { value, kind, span: name.span });
+}
+
+/// Checks that `v`, a value standing for an adapter's target weight, has the target's declared
+/// shape (when the adapter declares one).
+fn check_adapted_shape(ch: &mut Checker, f: &Frame, decl: &Decl, v: &Value, span: Span) {
+    if let (Some(t), Some(shape)) = (&decl.target, &decl.shape) {
+        let want = declared_shape(f, shape);
+        check_same_shape(ch, f, &want, v, span, &format!("the adapted weight `{}`", t.name));
+    }
 }
 
 pub fn add_member(ch: &mut Checker, f: &mut Frame, out: &mut Outcome, name: &Ident, m: Member) {

@@ -49,7 +49,19 @@ pub fn gemm_with<T: Real>(
         }
         return;
     }
-    // Broadcast (zero-stride) views are not faer's to read: give it a compact copy.
+    with_faer(dst, a, b, |fd, fa, fb| faer::linalg::matmul::matmul(fd, beta, fa, fb, alpha, par));
+}
+
+/// Calls `f` with faer views of `dst`, `a` and `b` (m×n, m×k, k×n), read in place whatever their
+/// strides; broadcast (zero-stride) operands, which faer does not read, as compact copies.
+fn with_faer<T: Real>(
+    mut dst: ArrayViewMut2<T>,
+    a: ArrayView2<T>,
+    b: ArrayView2<T>,
+    f: impl FnOnce(MatMut<'_, T>, MatRef<'_, T>, MatRef<'_, T>),
+) {
+    let (m, k) = a.dim();
+    let n = b.ncols();
     let (a_own, b_own) = (broadcast_copy(a), broadcast_copy(b));
     let a = match &a_own {
         Some(x) => x.view(),
@@ -69,7 +81,7 @@ pub fn gemm_with<T: Real>(
         let fa = MatRef::from_raw_parts(a.as_ptr(), m, k, ars, acs);
         let fb = MatRef::from_raw_parts(b.as_ptr(), k, n, brs, bcs);
         let fd = MatMut::from_raw_parts_mut(dst.as_mut_ptr(), m, n, drs, dcs);
-        faer::linalg::matmul::matmul(fd, beta, fa, fb, alpha, par);
+        f(fd, fa, fb);
     }
 }
 
@@ -100,36 +112,10 @@ pub fn gemm_symmetric_with<T: Real>(mut dst: ArrayViewMut2<T>, a: ArrayView2<T>,
         dst.fill(T::zero());
         return;
     }
-    let (a_own, b_own) = (broadcast_copy(a), broadcast_copy(b));
-    let a = match &a_own {
-        Some(x) => x.view(),
-        None => a.view(),
-    };
-    let b = match &b_own {
-        Some(x) => x.view(),
-        None => b.view(),
-    };
-    let [ars, acs] = strides(a.strides());
-    let [brs, bcs] = strides(b.strides());
-    let [drs, dcs] = strides(dst.strides());
-    // SAFETY: as in `gemm_with`: each view addresses its ndarray's elements with its strides and
-    // the destination is a unique borrow that overlaps neither operand.
-    unsafe {
-        let fa = MatRef::from_raw_parts(a.as_ptr(), m, k, ars, acs);
-        let fb = MatRef::from_raw_parts(b.as_ptr(), k, m, brs, bcs);
-        let fd = MatMut::from_raw_parts_mut(dst.as_mut_ptr(), m, m, drs, dcs);
-        tri_matmul(
-            fd,
-            BlockStructure::TriangularLower,
-            Accum::Replace,
-            fa,
-            BlockStructure::Rectangular,
-            fb,
-            BlockStructure::Rectangular,
-            T::one(),
-            par,
-        );
-    }
+    with_faer(dst.view_mut(), a, b, |fd, fa, fb| {
+        let (rect, lower) = (BlockStructure::Rectangular, BlockStructure::TriangularLower);
+        tri_matmul(fd, lower, Accum::Replace, fa, rect, fb, rect, T::one(), par);
+    });
     for i in 0..m {
         for j in i + 1..m {
             dst[(i, j)] = dst[(j, i)];
