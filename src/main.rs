@@ -169,7 +169,7 @@ fn main() -> ExitCode {
 }
 
 fn run_check(files: &[PathBuf], summary: bool, plain: bool) -> ExitCode {
-    let checked = check::check_paths(files);
+    let checked = check::check_paths_in(files, check::Library::NamedBy(&[]));
     if summary {
         for (name, text) in &checked.summaries {
             println!("== {name}\n{text}\n");

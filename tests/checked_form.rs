@@ -3,7 +3,7 @@
 //! of every deliberately bad program in `tests/diagnostics/` (whose first line names the codes
 //! it must produce, `// expect: E501`).
 
-use optic_compiler::check::{check_paths, check_source};
+use optic_compiler::check::{check_paths, check_paths_in, check_source, Library};
 use std::path::{Path, PathBuf};
 
 fn render_all(diags: &[optic_compiler::Diagnostic]) -> String {
@@ -65,6 +65,39 @@ fn valid_programs_check_cleanly() {
         let checked = with_repo_cwd(|| check_paths(std::slice::from_ref(&rel)));
         assert!(checked.is_ok(), "{} should check:\n{}", path.display(), render_all(&checked.diagnostics));
     });
+}
+
+/// Checking against only the library declarations a program names gives the same checked
+/// form and the same diagnostics as checking against the whole library, for every example and
+/// every valid and invalid test program.
+#[test]
+fn the_named_part_of_the_library_checks_like_the_whole() {
+    let mut files: Vec<PathBuf> = Vec::new();
+    for dir in ["examples", "tests/diagnostics", "tests/diagnostics/valid"] {
+        let entries = std::fs::read_dir(Path::new(env!("CARGO_MANIFEST_DIR")).join(dir)).expect("the directory exists");
+        files.extend(
+            entries.filter_map(|e| e.ok()).map(|e| e.path()).filter(|p| p.extension().is_some_and(|x| x == "opt")),
+        );
+    }
+    files.sort();
+    assert!(files.len() > 50, "only {} programs found", files.len());
+    for file in files {
+        let rel: PathBuf = file.strip_prefix(env!("CARGO_MANIFEST_DIR")).unwrap_or(&file).to_path_buf();
+        let whole = with_repo_cwd(|| check_paths(std::slice::from_ref(&rel)));
+        let named = with_repo_cwd(|| check_paths_in(std::slice::from_ref(&rel), Library::NamedBy(&[])));
+        assert_eq!(render_all(&named.diagnostics), render_all(&whole.diagnostics), "{}", rel.display());
+        assert_eq!(named.summaries, whole.summaries, "{}", rel.display());
+        if whole.is_ok() {
+            let library_units = named.program.units.iter().filter(|u| u.stdlib && u.ast.is_some()).count();
+            let library_decls = named.program.decls.iter().filter(|d| named.program.units[d.unit].stdlib).count();
+            let all_decls = whole.program.decls.iter().filter(|d| whole.program.units[d.unit].stdlib).count();
+            assert!(
+                library_units > 0 && library_decls < all_decls / 2,
+                "{}: {library_decls} of {all_decls} library declarations loaded",
+                rel.display()
+            );
+        }
+    }
 }
 
 /// Runs `f` with the repository as the working directory (tests run in the package root

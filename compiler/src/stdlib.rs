@@ -1,15 +1,25 @@
-//! The standard library: every `stdlib/*.opt` file, embedded at build time and parsed once per
-//! process. Its declarations are the outermost scope of every program; a user's own declaration
-//! of the same name shadows them.
+//! The standard library: every `stdlib/*.opt` file, embedded at build time. Its declarations are
+//! the outermost scope of every program; a user's own declaration of the same name shadows them.
+//! Parsing all of it costs more than checking and lowering a typical experiment, so a run parses
+//! only what its program names ([`named_subset`]): each file is cut into its top-level items by
+//! a line scan, and the items a program's words name are parsed, with every library item their
+//! own text names, transitively. A word scan over-approximates what an item uses (a word in a
+//! comment counts too), so nothing a program needs is left out. The whole library
+//! ([`files`]) is parsed once per process for those that list or name any declaration: the
+//! REPL, `explain`, and every check that finds an error, so its suggestions see every name.
 
 use crate::diag::Diagnostic;
 use crate::source::SourceFile;
-use crate::syntax::{ast::File, parse_file};
-use std::sync::{Arc, LazyLock};
+use crate::syntax::ast::{File, Item};
+use crate::syntax::parse::{item_starts, parse_items};
+use crate::syntax::parse_file;
+use std::collections::HashMap;
+use std::ops::Range;
+use std::sync::{Arc, LazyLock, OnceLock};
 
 include!(concat!(env!("OUT_DIR"), "/stdlib_files.rs"));
 
-/// One parsed standard-library file.
+/// One parsed standard-library file (or the part of it a program names).
 pub struct StdFile {
     /// Its source, named `<stdlib>/NAME.opt`.
     pub source: Arc<SourceFile>,
@@ -18,19 +28,17 @@ pub struct StdFile {
     pub ast: Result<Arc<File>, Diagnostic>,
 }
 
+/// The library's sources, shared by the whole and the partial parses.
+static SOURCES: LazyLock<Vec<Arc<SourceFile>>> = LazyLock::new(|| {
+    FILES.iter().map(|(name, text)| Arc::new(SourceFile::new(format!("<stdlib>/{name}"), *text))).collect()
+});
+
 static PARSED: LazyLock<Vec<StdFile>> = LazyLock::new(|| {
-    let parse = |files: &[(&str, &str)]| -> Vec<StdFile> {
-        files
-            .iter()
-            .map(|(name, text)| {
-                let source = Arc::new(SourceFile::new(format!("<stdlib>/{name}"), *text));
-                let ast = parse_file(&source).map(Arc::new);
-                StdFile { source, ast }
-            })
-            .collect()
+    let parse = |sources: &[Arc<SourceFile>]| -> Vec<StdFile> {
+        sources.iter().map(|source| StdFile { source: source.clone(), ast: parse_file(source).map(Arc::new) }).collect()
     };
-    // Every `optic` process parses the library once; two threads halve that start-up cost.
-    let (a, b) = FILES.split_at(FILES.len() / 2);
+    // Two threads halve the cost of parsing the whole library.
+    let (a, b) = SOURCES.split_at(SOURCES.len() / 2);
     std::thread::scope(|s| {
         let first = std::thread::Builder::new().stack_size(256 << 20).spawn_scoped(s, || parse(a)).ok();
         let mut second = parse(b);
@@ -43,7 +51,104 @@ static PARSED: LazyLock<Vec<StdFile>> = LazyLock::new(|| {
     })
 });
 
-/// The parsed standard library.
+/// The whole parsed standard library.
 pub fn files() -> &'static [StdFile] {
     &PARSED
+}
+
+/// One top-level item of a library file, found without parsing.
+struct Piece {
+    file: usize,
+    range: Range<usize>,
+    /// The library pieces whose names its text mentions.
+    mentions: Vec<usize>,
+    /// Its items, parsed on first use.
+    parsed: OnceLock<Result<Vec<Item>, Diagnostic>>,
+}
+
+/// Every piece of the library, and which pieces declare each name.
+struct Index {
+    pieces: Vec<Piece>,
+    by_name: HashMap<&'static str, Vec<usize>>,
+}
+
+/// Keywords that begin a declaration at column 0 (`import` declares nothing).
+const DECLARATION_KEYWORDS: &[&str] = &["rule ", "schedule ", "init ", "adapter ", "model ", "fn ", "experiment "];
+
+static INDEX: LazyLock<Index> = LazyLock::new(|| {
+    let mut pieces = Vec::new();
+    let mut names = Vec::new();
+    for (file, (_, text)) in FILES.iter().enumerate() {
+        let mut starts = item_starts(text);
+        starts.push(text.len());
+        if starts[0] != 0 {
+            starts.insert(0, 0);
+        }
+        for w in starts.windows(2).filter(|w| w[0] < w[1]) {
+            names.push(declared_name(&text[w[0]..w[1]]));
+            pieces.push(Piece { file, range: w[0]..w[1], mentions: Vec::new(), parsed: OnceLock::new() });
+        }
+    }
+    let mut by_name: HashMap<&'static str, Vec<usize>> = HashMap::new();
+    for (i, name) in names.iter().enumerate() {
+        if let Some(n) = name {
+            by_name.entry(n).or_default().push(i);
+        }
+    }
+    for (i, piece) in pieces.iter_mut().enumerate() {
+        let text = &FILES[piece.file].1[piece.range.clone()];
+        let mut mentions: Vec<usize> =
+            words(text).filter_map(|w| by_name.get(w)).flatten().copied().filter(|&j| j != i).collect();
+        mentions.sort_unstable();
+        mentions.dedup();
+        piece.mentions = mentions;
+    }
+    Index { pieces, by_name }
+});
+
+/// The name a piece's first declaration line declares (`None` for imports and bare comments).
+fn declared_name(piece: &'static str) -> Option<&'static str> {
+    let line = piece.lines().find(|l| DECLARATION_KEYWORDS.iter().any(|k| l.starts_with(k)))?;
+    words(line).nth(1)
+}
+
+/// The identifier-like words of a text.
+fn words(text: &str) -> impl Iterator<Item = &str> {
+    text.split(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
+        .filter(|w| w.starts_with(|c: char| c.is_ascii_alphabetic() || c == '_'))
+}
+
+/// The library reduced to the declarations the `texts` name (a program's files and its `--set`
+/// values), and every declaration those name in turn; one entry per library file, in the order
+/// of [`files`]. Unnamed pieces (comments
+/// between declarations) are left out. Runs on the checker's thread, whose large stack the
+/// parser's recursion needs.
+pub(crate) fn named_subset<'t>(texts: impl IntoIterator<Item = &'t str>) -> Vec<StdFile> {
+    let index = &*INDEX;
+    let mut wanted = vec![false; index.pieces.len()];
+    let mut todo: Vec<usize> = Vec::new();
+    for text in texts {
+        todo.extend(words(text).filter_map(|w| index.by_name.get(w)).flatten());
+    }
+    while let Some(i) = todo.pop() {
+        if !std::mem::replace(&mut wanted[i], true) {
+            todo.extend(index.pieces[i].mentions.iter().filter(|&&j| !wanted[j]));
+        }
+    }
+    let mut items: Vec<Result<Vec<Item>, Diagnostic>> = (0..FILES.len()).map(|_| Ok(Vec::new())).collect();
+    for (piece, _) in index.pieces.iter().zip(&wanted).filter(|(_, &w)| w) {
+        let parsed =
+            piece.parsed.get_or_init(|| parse_items(&SOURCES[piece.file], piece.range.clone()).map(|f| f.items));
+        let slot = &mut items[piece.file];
+        match (parsed, slot.as_mut()) {
+            (Ok(new), Ok(all)) => all.extend(new.iter().cloned()),
+            (Err(d), Ok(_)) => *slot = Err(d.clone()),
+            (_, Err(_)) => {}
+        }
+    }
+    SOURCES
+        .iter()
+        .zip(items)
+        .map(|(source, items)| StdFile { source: source.clone(), ast: items.map(|items| Arc::new(File { items })) })
+        .collect()
 }

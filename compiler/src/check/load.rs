@@ -3,18 +3,20 @@
 //! top-level scope (its own declarations plus those of the files it imports directly) and
 //! reports unreadable imports, import cycles and duplicate declarations.
 
-use super::{DeclLoc, Program, Unit};
+use super::{DeclLoc, Library, Program, Unit};
 use crate::diag::{codes, Diagnostic};
 use crate::source::SourceFile;
+use crate::stdlib::StdFile;
 use crate::syntax::ast::{Item, Span};
 use crate::syntax::{later_syntax_errors, parse_file};
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-/// Loads files from disk. A file that cannot be read is reported and skipped.
-pub fn load_paths(paths: &[PathBuf]) -> (Program, Vec<Diagnostic>) {
-    let mut loader = Loader::new();
+/// Loads files from disk with the chosen part of the standard library. A file that cannot be
+/// read is reported and skipped.
+pub fn load_paths(paths: &[PathBuf], library: Library) -> (Program, Vec<Diagnostic>) {
+    let mut loader = Loader::new(library);
     for p in paths {
         match std::fs::read_to_string(p) {
             Ok(text) => {
@@ -39,13 +41,16 @@ pub fn load_paths(paths: &[PathBuf]) -> (Program, Vec<Diagnostic>) {
 }
 
 /// Loads one in-memory file; its imports are read relative to `dir`.
-pub fn load_source(name: &str, text: &str, dir: &Path) -> (Program, Vec<Diagnostic>) {
-    let mut loader = Loader::new();
+pub fn load_source(name: &str, text: &str, dir: &Path, library: Library) -> (Program, Vec<Diagnostic>) {
+    let mut loader = Loader::new(library);
     loader.add(name.to_string(), text.to_string(), Some(dir.join(name)), true);
     loader.finish()
 }
 
-struct Loader {
+struct Loader<'a> {
+    /// The library's units come first; with [`Library::NamedBy`] their syntax trees are filled
+    /// in by [`Loader::finish`], once every user file's words are known.
+    library: Library<'a>,
     units: Vec<Unit>,
     by_path: HashMap<PathBuf, usize>,
     diags: Vec<Diagnostic>,
@@ -53,18 +58,27 @@ struct Loader {
     edges: Vec<(usize, usize, Span)>,
 }
 
-impl Loader {
-    fn new() -> Self {
-        let mut loader = Loader { units: Vec::new(), by_path: HashMap::new(), diags: Vec::new(), edges: Vec::new() };
-        for f in crate::stdlib::files() {
+impl<'a> Loader<'a> {
+    fn new(library: Library<'a>) -> Self {
+        let mut loader =
+            Loader { library, units: Vec::new(), by_path: HashMap::new(), diags: Vec::new(), edges: Vec::new() };
+        if let Library::All = library {
+            loader.add_library(crate::stdlib::files());
+        }
+        loader
+    }
+
+    /// Adds the library's files as the first units.
+    fn add_library<'f>(&mut self, files: impl IntoIterator<Item = &'f StdFile>) {
+        for f in files {
             let ast = match &f.ast {
                 Ok(ast) => Some(Arc::clone(ast)),
                 Err(d) => {
-                    loader.diags.push(d.clone());
+                    self.diags.push(d.clone());
                     None
                 }
             };
-            loader.units.push(Unit {
+            self.units.push(Unit {
                 source: f.source.clone(),
                 ast,
                 path: None,
@@ -73,7 +87,25 @@ impl Loader {
                 scope: HashMap::new(),
             });
         }
-        loader
+    }
+
+    /// With [`Library::NamedBy`], puts the part of the library the user's files and the extra
+    /// texts name before the user's units, shifting their indices.
+    fn insert_named_library(&mut self) {
+        let Library::NamedBy(extra) = self.library else { return };
+        let texts = self.units.iter().map(|u| u.source.text.as_str()).chain(extra.iter().copied());
+        let subset = crate::stdlib::named_subset(texts);
+        let user = std::mem::take(&mut self.units);
+        self.add_library(&subset);
+        let shift = self.units.len();
+        self.units.extend(user);
+        for u in self.by_path.values_mut() {
+            *u += shift;
+        }
+        for (from, to, _) in &mut self.edges {
+            *from += shift;
+            *to += shift;
+        }
     }
 
     fn add(&mut self, name: String, text: String, path: Option<PathBuf>, root: bool) -> usize {
@@ -140,6 +172,7 @@ impl Loader {
     }
 
     fn finish(mut self) -> (Program, Vec<Diagnostic>) {
+        self.insert_named_library();
         self.report_cycles();
         let mut decls = Vec::new();
         let mut own: Vec<HashMap<String, usize>> = Vec::new();

@@ -111,19 +111,52 @@ impl Checked {
     }
 }
 
-/// Checks files on disk (and what they import).
-pub fn check_paths(paths: &[PathBuf]) -> Checked {
-    crate::on_big_stack(|| {
-        let (program, diagnostics) = load_paths(paths);
-        finish(program, diagnostics)
-    })
+/// Which standard-library declarations a check loads.
+#[derive(Clone, Copy, Debug)]
+pub enum Library<'a> {
+    /// All of them: for the REPL, `explain` and expressions written against a program later,
+    /// which may name any of them.
+    All,
+    /// Those the program's files name, directly or through other library declarations, and
+    /// those the given texts name (`--set` values, lowered against the checked program). Parsing
+    /// the whole library costs more than checking a typical experiment. A check that finds an
+    /// error is redone with the whole library, so its diagnostics and suggestions are the same.
+    NamedBy(&'a [&'a str]),
 }
 
-/// Checks one in-memory source; imports are resolved relative to `dir`.
+/// Checks files on disk (and what they import) against the whole standard library.
+pub fn check_paths(paths: &[PathBuf]) -> Checked {
+    check_paths_in(paths, Library::All)
+}
+
+/// Checks files on disk (and what they import) against the chosen part of the library.
+pub fn check_paths_in(paths: &[PathBuf], library: Library) -> Checked {
+    with_library(library, |lib| load_paths(paths, lib))
+}
+
+/// Checks one in-memory source against the whole standard library; imports are resolved
+/// relative to `dir`.
 pub fn check_source(name: &str, text: &str, dir: &Path) -> Checked {
+    check_source_in(name, text, dir, Library::All)
+}
+
+/// Checks one in-memory source against the chosen part of the library.
+pub fn check_source_in(name: &str, text: &str, dir: &Path, library: Library) -> Checked {
+    with_library(library, |lib| load::load_source(name, text, dir, lib))
+}
+
+/// Loads and checks with `library`, again with the whole library if that finds an error.
+fn with_library(library: Library, load: impl Fn(Library) -> (Program, Vec<Diagnostic>) + Sync) -> Checked {
     crate::on_big_stack(|| {
-        let (program, diagnostics) = load::load_source(name, text, dir);
-        finish(program, diagnostics)
+        let (program, diagnostics) = load(library);
+        let checked = finish(program, diagnostics);
+        match library {
+            Library::NamedBy(_) if !checked.is_ok() => {
+                let (program, diagnostics) = load(Library::All);
+                finish(program, diagnostics)
+            }
+            _ => checked,
+        }
     })
 }
 

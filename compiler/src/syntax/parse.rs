@@ -59,6 +59,16 @@ pub fn parse_file(source: &Arc<SourceFile>) -> Result<File, Diagnostic> {
     b.file(file)
 }
 
+/// Parses the whole items in `range` of a file (a run of [`item_starts`] boundaries), with
+/// spans in the file's coordinates: the standard library parses only the declarations a
+/// program names.
+pub fn parse_items(source: &Arc<SourceFile>, range: std::ops::Range<usize>) -> Result<File, Diagnostic> {
+    let part = &source.text[range.clone()];
+    let mut pairs = OptParser::parse(Rule::file, part).map_err(|e| syntax_error(source, e, range.start))?;
+    let file = pairs.next().expect("the file rule always produces one pair");
+    Builder { source, offset: range.start }.file(file)
+}
+
 /// Syntax errors after the first one: parsing resumes at each later line that starts a
 /// declaration (at column 0), so independent mistakes in one file are all reported.
 pub fn later_syntax_errors(source: &Arc<SourceFile>, first: &Diagnostic) -> Vec<Diagnostic> {
@@ -133,7 +143,7 @@ fn parse_in_halves(source: &Arc<SourceFile>) -> Option<File> {
 
 /// Where top-level items may start: lines at bracket depth 0 that begin with a declaration
 /// keyword (or the first `///` line documenting one). Strings and comments are skipped.
-fn item_starts(text: &str) -> Vec<usize> {
+pub fn item_starts(text: &str) -> Vec<usize> {
     const STARTS: &[&str] =
         &["rule ", "schedule ", "init ", "adapter ", "model ", "fn ", "experiment ", "import ", "///"];
     let mut out = Vec::new();
