@@ -177,6 +177,26 @@ fn divergence_stops_with_the_step_and_the_tensor() {
     let _ = std::fs::remove_dir_all(out);
 }
 
+/// A run parses only the library declarations its file names, and those its `--set` values
+/// name: `sigmoid` appears in neither the file nor anything it uses.
+#[test]
+fn overrides_may_name_library_declarations_the_file_does_not() {
+    let out = temp("set_names_library");
+    let o = optic(&[
+        "run",
+        "examples/matrix_sensing.opt",
+        "--set",
+        "lr=sigmoid(0) / 5",
+        "--set",
+        "steps=2",
+        "--out",
+        path(&out),
+        "--plain",
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let _ = std::fs::remove_dir_all(out);
+}
+
 #[test]
 fn bad_overrides_and_files_are_diagnosed() {
     let o = optic(&["run", "examples/matrix_sensing.opt", "--set", "nonexistent=3", "--plain"]);

@@ -52,7 +52,7 @@ fn init(program: &str) -> Init {
         .unwrap_or_else(|d| panic!("{}", d.render_plain()))
         .0;
     let roots: Vec<usize> = plan.tensors.iter().map(|t| t.init).collect();
-    let files: Vec<ArrayD<f64>> = plan.files.iter().map(|(_, a)| a.clone()).collect();
+    let files: Vec<ArrayD<f64>> = plan.files.iter().map(|(_, a)| a.to_f64()).collect();
     let values = eval_nodes::<f64>(&plan.init, 0, &files, plan.seed, &roots).expect("the init graph runs");
     let mut inputs = values.clone();
     inputs.extend(values.clone());

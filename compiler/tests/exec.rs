@@ -246,7 +246,7 @@ fn example_differences<T: Lane>(path: &str) -> Vec<(String, f64)> {
     let mut out = Vec::new();
     for name in experiments(&checked.program) {
         let (plan, _) = lower_experiment(&checked.program, &name, &[]).expect("lowers");
-        let files: Vec<ArrayD<T>> = plan.files.iter().map(|(_, a)| a.mapv(T::from_f64)).collect();
+        let files: Vec<ArrayD<T>> = plan.files.iter().map(|(_, a)| T::from_values(a.clone())).collect();
         let roots: Vec<usize> = plan.tensors.iter().map(|t| t.init).collect();
         let init = eval_nodes(&plan.init, 0, &files, plan.seed, &roots).expect("init");
         let mut inputs = init.clone();

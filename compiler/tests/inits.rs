@@ -258,7 +258,7 @@ fn from_file_reads_the_array() {
     let plan = optic_compiler::on_big_stack(|| lower_experiment(&checked.program, "e", &[]))
         .unwrap_or_else(|d| panic!("{}", d.render_plain()))
         .0;
-    let files: Vec<ArrayD<f64>> = plan.files.iter().map(|(_, a)| a.clone()).collect();
+    let files: Vec<ArrayD<f64>> = plan.files.iter().map(|(_, a)| a.to_f64()).collect();
     let w = plan.tensors.iter().find(|t| t.path == "net.w").expect("net.w");
     let v = eval_nodes(&plan.init, 0, &files, plan.seed, &[w.init]).expect("init")[0].clone();
     let want: Vec<f64> = (1..=6).map(f64::from).collect();

@@ -67,7 +67,7 @@ fn gaussian(m: usize, n: usize, seed: u64) -> Array2<f32> {
 fn load_matrix(path: &str) -> Array2<f32> {
     let arrays = load(std::path::Path::new(path)).unwrap_or_else(|e| panic!("{path}: {}", e.message));
     let first = arrays.into_iter().next().expect("one array");
-    first.array.into_dimensionality::<Ix2>().expect("a matrix").mapv(|x| x as f32)
+    first.values.to_f64().into_dimensionality::<Ix2>().expect("a matrix").mapv(|x| x as f32)
 }
 
 fn seconds<R>(f: impl FnOnce() -> R) -> (R, f64) {

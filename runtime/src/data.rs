@@ -1,7 +1,8 @@
-//! Loading experiment data files (`.npy`, `.npz`, `.csv`) into `f64` arrays. Whatever the stored
-//! element type (floats, signed or unsigned integers, bools), values come back as `f64` in
-//! row-major layout, with the stored type kept as a string so a caller can still tell labels from
-//! features; every failure names the file and, where one helps, carries a hint on how to fix it.
+//! Loading experiment data files (`.npy`, `.npz`, `.csv`) into row-major arrays: float32 arrays
+//! keep their type, so a float32 run takes a large dataset without a conversion or a copy; every
+//! other stored element type (float64, signed or unsigned integers, bools) comes back as `f64`,
+//! with the stored type kept as a string so a caller can still tell labels from features. Every
+//! failure names the file and, where one helps, carries a hint on how to fix it.
 
 use ndarray::{ArrayD, IxDyn};
 use ndarray_npy::{ReadNpyError, ReadNpyExt, ReadableElement};
@@ -15,11 +16,38 @@ pub struct Loaded {
     /// The array's name: the file stem for `.npy` and a `.csv` table, the key for `.npz` entries,
     /// the header for `.csv` columns.
     pub name: String,
-    /// The values, converted to `f64` (integers beyond 2^53 round to the nearest `f64`), in
-    /// standard (row-major) layout whatever the file's order.
-    pub array: ArrayD<f64>,
+    /// The values in standard (row-major) layout whatever the file's order.
+    pub values: Values,
     /// The element type as stored: `"f32"`, `"f64"`, `"i8"` … `"i64"`, `"u8"` … `"u64"` or `"bool"`.
     pub dtype: String,
+}
+
+/// A loaded array's values: float32 as stored, anything else as `f64` (integers beyond 2^53
+/// round to the nearest `f64`).
+#[derive(Debug, Clone, PartialEq)]
+pub enum Values {
+    /// A float32 array.
+    F32(ArrayD<f32>),
+    /// Any other element type, widened.
+    F64(ArrayD<f64>),
+}
+
+impl Values {
+    /// The array's shape.
+    pub fn shape(&self) -> &[usize] {
+        match self {
+            Values::F32(a) => a.shape(),
+            Values::F64(a) => a.shape(),
+        }
+    }
+
+    /// The values as `f64` (exact: every f32 is an f64).
+    pub fn to_f64(&self) -> ArrayD<f64> {
+        match self {
+            Values::F32(a) => a.mapv(f64::from),
+            Values::F64(a) => a.clone(),
+        }
+    }
 }
 
 /// Why a data file could not be loaded.
@@ -57,11 +85,17 @@ pub fn load(path: &Path) -> Result<Vec<Loaded>, DataError> {
             Some("data files must end in .npy, .npz or .csv".into()),
         ));
     }
+    let stem = path.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default();
+    if ext == "npy" {
+        if let Some(values) = read_plain_npy(path) {
+            let dtype = if matches!(values, Values::F32(_)) { "f32" } else { "f64" };
+            return Ok(vec![Loaded { name: stem, values, dtype: dtype.into() }]);
+        }
+    }
     let bytes = std::fs::read(path).map_err(|e| match e.kind() {
         std::io::ErrorKind::NotFound => err("no such file".into(), missing_hint(path)),
         _ => err(format!("cannot read: {e}"), None),
     })?;
-    let stem = path.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default();
     let result = match ext.as_str() {
         "npy" => decode_npy(&bytes, &stem).map(|l| vec![l]),
         "npz" => load_npz(&bytes),
@@ -190,67 +224,136 @@ fn unsupported(descr: &str, what: &str) -> Failure {
     )
 }
 
-/// Little-endian `f4`/`f8` arrays in C order, the common case, decoded in one pass straight to
-/// f64 (a 16 MiB dataset no longer goes through a float32 array first); None for anything else,
-/// which [`decode_npy`] hands to ndarray-npy with its validation and messages.
-fn decode_float_fast(bytes: &[u8], descr: &str) -> Option<ArrayD<f64>> {
-    let little = cfg!(target_endian = "little") && (descr.starts_with('<') || descr.starts_with('='));
-    let width = match descr.trim_start_matches(['<', '=']) {
-        "f4" if little => 4,
-        "f8" if little => 8,
-        _ => return None,
-    };
-    let (header, start) = npy_header(bytes).ok()?;
-    let after = |key: &str| header.find(key).map(|i| header[i + key.len()..].trim_start());
-    if !after("'fortran_order':")?.starts_with("False") {
+/// Where the payload of a plain float `.npy` file lies: little-endian `f4` or `f8` in C order,
+/// the common case, read without ndarray-npy.
+struct PlainLayout {
+    shape: Vec<usize>,
+    count: usize,
+    /// `f8` rather than `f4`.
+    wide: bool,
+    /// The payload's offset.
+    start: usize,
+}
+
+impl PlainLayout {
+    /// The layout `bytes` (the file's start, at least its header) describe; None for anything
+    /// else, which [`decode_npy`] hands to ndarray-npy with its validation and messages.
+    fn of(bytes: &[u8]) -> Option<PlainLayout> {
+        let descr = npy_descr(bytes).ok()?;
+        let little = cfg!(target_endian = "little") && (descr.starts_with('<') || descr.starts_with('='));
+        let wide = match descr.trim_start_matches(['<', '=']) {
+            "f4" if little => false,
+            "f8" if little => true,
+            _ => return None,
+        };
+        let (header, start) = npy_header(bytes).ok()?;
+        let after = |key: &str| header.find(key).map(|i| header[i + key.len()..].trim_start());
+        if !after("'fortran_order':")?.starts_with("False") {
+            return None;
+        }
+        let shape_text = after("'shape':")?.strip_prefix('(')?;
+        let shape_text = &shape_text[..shape_text.find(')')?];
+        let shape: Vec<usize> = shape_text
+            .split(',')
+            .map(str::trim)
+            .filter(|t| !t.is_empty())
+            .map(|t| t.parse().ok())
+            .collect::<Option<_>>()?;
+        let count = shape.iter().try_fold(1usize, |n, &d| n.checked_mul(d))?;
+        Some(PlainLayout { shape, count, wide, start })
+    }
+
+    /// The payload's size in bytes.
+    fn bytes(&self) -> Option<usize> {
+        self.count.checked_mul(if self.wide { 8 } else { 4 })
+    }
+}
+
+/// A plain float `.npy` payload already in memory (an `.npz` entry), decoded in one pass.
+fn decode_float_fast(bytes: &[u8]) -> Option<Values> {
+    let layout = PlainLayout::of(bytes)?;
+    let data = bytes.get(layout.start..)?;
+    if data.len() != layout.bytes()? {
         return None;
     }
-    let shape_text = after("'shape':")?.strip_prefix('(')?;
-    let shape_text = &shape_text[..shape_text.find(')')?];
-    let shape: Vec<usize> = shape_text
-        .split(',')
-        .map(str::trim)
-        .filter(|t| !t.is_empty())
-        .map(|t| t.parse().ok())
-        .collect::<Option<_>>()?;
-    let count = shape.iter().try_fold(1usize, |n, &d| n.checked_mul(d))?;
-    let data = bytes.get(start..)?;
-    if data.len() != count.checked_mul(width)? {
-        return None;
-    }
-    let values: Vec<f64> = if width == 4 {
-        data.chunks_exact(4).map(|c| f64::from(f32::from_le_bytes([c[0], c[1], c[2], c[3]]))).collect()
+    let shape = IxDyn(&layout.shape);
+    Some(if layout.wide {
+        let values = data.chunks_exact(8).map(|c| f64::from_le_bytes(c.try_into().expect("8 bytes"))).collect();
+        Values::F64(ArrayD::from_shape_vec(shape, values).ok()?)
     } else {
-        data.chunks_exact(8).map(|c| f64::from_le_bytes(c.try_into().expect("8 bytes"))).collect()
-    };
-    ArrayD::from_shape_vec(IxDyn(&shape), values).ok()
+        let values = data.chunks_exact(4).map(|c| f32::from_le_bytes(c.try_into().expect("4 bytes"))).collect();
+        Values::F32(ArrayD::from_shape_vec(shape, values).ok()?)
+    })
+}
+
+/// Reads a plain float `.npy` file straight into its array: one copy out of the page cache,
+/// where reading the whole file and then decoding it moves a 16 MiB dataset three times. None
+/// for any other file, or any failure, which the general path then reads or reports.
+fn read_plain_npy(path: &Path) -> Option<Values> {
+    use std::io::{Seek, SeekFrom};
+    let mut file = std::fs::File::open(path).ok()?;
+    let len = usize::try_from(file.metadata().ok()?.len()).ok()?;
+    // numpy pads its headers to 64 bytes; 4 KiB covers any it writes.
+    let mut head = vec![0u8; len.min(4096)];
+    file.read_exact(&mut head).ok()?;
+    let layout = PlainLayout::of(&head)?;
+    if len.checked_sub(layout.start)? != layout.bytes()? {
+        return None;
+    }
+    file.seek(SeekFrom::Start(layout.start as u64)).ok()?;
+    let shape = IxDyn(&layout.shape);
+    Some(if layout.wide {
+        Values::F64(ArrayD::from_shape_vec(shape, read_floats::<f64>(&mut file, layout.count)?).ok()?)
+    } else {
+        Values::F32(ArrayD::from_shape_vec(shape, read_floats::<f32>(&mut file, layout.count)?).ok()?)
+    })
+}
+
+/// The floats whose little-endian bytes [`read_floats`] may read straight into memory.
+trait PlainFloat: Copy + Default {}
+impl PlainFloat for f32 {}
+impl PlainFloat for f64 {}
+
+/// Reads `count` little-endian floats into a vector, without an intermediate byte buffer.
+fn read_floats<T: PlainFloat>(file: &mut std::fs::File, count: usize) -> Option<Vec<T>> {
+    let mut values = vec![T::default(); count];
+    let size = std::mem::size_of_val(values.as_slice());
+    // SAFETY: f32 and f64 (the only `PlainFloat`s) have no padding and every bit pattern is a
+    // value, so their initialized storage may be written as bytes; on this little-endian target
+    // (checked by `PlainLayout::of`) the file's bytes are the values.
+    let bytes = unsafe { std::slice::from_raw_parts_mut(values.as_mut_ptr().cast::<u8>(), size) };
+    file.read_exact(bytes).ok()?;
+    Some(values)
 }
 
 /// Decodes one `.npy` payload, dispatching on its stored element type.
 fn decode_npy(bytes: &[u8], name: &str) -> Result<Loaded, Failure> {
     let descr = npy_descr(bytes)?;
-    if let Some(array) = decode_float_fast(bytes, &descr) {
+    if let Some(values) = decode_float_fast(bytes) {
         let dtype = if descr.ends_with('4') { "f32" } else { "f64" };
-        return Ok(Loaded { name: name.to_string(), array, dtype: dtype.to_string() });
+        return Ok(Loaded { name: name.to_string(), values, dtype: dtype.to_string() });
     }
     // numpy marks byte order with '<', '>', '|' (not applicable) or '='; ndarray-npy checks it.
     let code = descr.trim_start_matches(['<', '>', '|', '=']);
+    if code == "f4" {
+        let values = read_as::<f32, f32>(bytes, |x| x).map_err(|e| npy_failure(e, &descr))?;
+        return Ok(Loaded { name: name.to_string(), values: Values::F32(values), dtype: "f32".into() });
+    }
     let (dtype, array) = match code {
-        "f8" => ("f64", read_as::<f64>(bytes, |x| x)),
-        "f4" => ("f32", read_as::<f32>(bytes, f64::from)),
-        "i1" | "b" => ("i8", read_as::<i8>(bytes, f64::from)),
-        "i2" => ("i16", read_as::<i16>(bytes, f64::from)),
-        "i4" => ("i32", read_as::<i32>(bytes, f64::from)),
-        "i8" => ("i64", read_as::<i64>(bytes, |x| x as f64)),
-        "u1" | "B" => ("u8", read_as::<u8>(bytes, f64::from)),
-        "u2" => ("u16", read_as::<u16>(bytes, f64::from)),
-        "u4" => ("u32", read_as::<u32>(bytes, f64::from)),
-        "u8" => ("u64", read_as::<u64>(bytes, |x| x as f64)),
-        "b1" => ("bool", read_as::<bool>(bytes, |b| if b { 1.0 } else { 0.0 })),
+        "f8" => ("f64", read_as::<f64, f64>(bytes, |x| x)),
+        "i1" | "b" => ("i8", read_as::<i8, f64>(bytes, f64::from)),
+        "i2" => ("i16", read_as::<i16, f64>(bytes, f64::from)),
+        "i4" => ("i32", read_as::<i32, f64>(bytes, f64::from)),
+        "i8" => ("i64", read_as::<i64, f64>(bytes, |x| x as f64)),
+        "u1" | "B" => ("u8", read_as::<u8, f64>(bytes, f64::from)),
+        "u2" => ("u16", read_as::<u16, f64>(bytes, f64::from)),
+        "u4" => ("u32", read_as::<u32, f64>(bytes, f64::from)),
+        "u8" => ("u64", read_as::<u64, f64>(bytes, |x| x as f64)),
+        "b1" => ("bool", read_as::<bool, f64>(bytes, |b| if b { 1.0 } else { 0.0 })),
         _ => return Err(unsupported(&descr, describe(code))),
     };
     let array = array.map_err(|e| npy_failure(e, &descr))?;
-    Ok(Loaded { name: name.to_string(), array, dtype: dtype.to_string() })
+    Ok(Loaded { name: name.to_string(), values: Values::F64(array), dtype: dtype.to_string() })
 }
 
 /// Names the kind of an unsupported type code, so the message says more than the raw descriptor.
@@ -266,8 +369,11 @@ fn describe(code: &str) -> &'static str {
     }
 }
 
-/// Decodes the whole payload as `T`, then widens to `f64` in row-major layout.
-fn read_as<T: ReadableElement + Copy>(bytes: &[u8], widen: impl Fn(T) -> f64) -> Result<ArrayD<f64>, ReadNpyError> {
+/// Decodes the whole payload as `T`, then widens it to `U` in row-major layout.
+fn read_as<T: ReadableElement + Copy, U: Clone>(
+    bytes: &[u8],
+    widen: impl Fn(T) -> U,
+) -> Result<ArrayD<U>, ReadNpyError> {
     let stored = ArrayD::<T>::read_npy(bytes)?;
     let array = stored.mapv(widen);
     // mapv keeps a Fortran-ordered input's strides; callers may want contiguous row-major slices.
@@ -341,10 +447,11 @@ fn load_csv(bytes: &[u8], stem: &str) -> Result<Vec<Loaded>, Failure> {
     let mut out = Vec::with_capacity(1 + cols);
     if let Some(names) = header {
         for (c, name) in names.into_iter().enumerate() {
-            out.push(Loaded { name, array: table.index_axis(ndarray::Axis(1), c).to_owned(), dtype: "f64".into() });
+            let values = Values::F64(table.index_axis(ndarray::Axis(1), c).to_owned());
+            out.push(Loaded { name, values, dtype: "f64".into() });
         }
     }
-    out.insert(0, Loaded { name: stem.to_string(), array: table, dtype: "f64".into() });
+    out.insert(0, Loaded { name: stem.to_string(), values: Values::F64(table), dtype: "f64".into() });
     Ok(out)
 }
 
@@ -381,23 +488,26 @@ mod tests {
         let empty = ArrayD::<f32>::zeros(IxDyn(&[0, 4]));
         for bytes in [npy(&f32s), npy(&f64s), npy(&scalar), npy(&empty)] {
             let descr = npy_descr(&bytes).expect("a header");
-            let fast = decode_float_fast(&bytes, &descr).expect("the fast path takes it");
-            let slow =
-                if descr.ends_with('4') { read_as::<f32>(&bytes, f64::from) } else { read_as::<f64>(&bytes, |x| x) }
-                    .expect("ndarray-npy reads it");
+            let fast = decode_float_fast(&bytes).expect("the fast path takes it");
+            let slow = if descr.ends_with('4') {
+                read_as::<f32, f32>(&bytes, |x| x).map(Values::F32)
+            } else {
+                read_as::<f64, f64>(&bytes, |x| x).map(Values::F64)
+            }
+            .expect("ndarray-npy reads it");
             assert_eq!(fast, slow, "{descr}");
         }
         let fortran = f32s.as_standard_layout().into_owned().reversed_axes();
         assert!(!fortran.is_standard_layout());
         let bytes = npy(&fortran);
-        assert!(decode_float_fast(&bytes, &npy_descr(&bytes).unwrap()).is_none());
-        assert_eq!(decode_npy(&bytes, "x").expect("the general path").array, fortran.mapv(f64::from));
+        assert!(decode_float_fast(&bytes).is_none());
+        assert_eq!(decode_npy(&bytes, "x").expect("the general path").values, Values::F32(fortran));
         let ints = npy(&ArrayD::from_elem(IxDyn(&[2]), 3i32));
-        assert!(decode_float_fast(&ints, &npy_descr(&ints).unwrap()).is_none());
+        assert!(decode_float_fast(&ints).is_none());
         // A truncated payload is left to ndarray-npy, which reports it.
         let whole = npy(&f64s);
         let cut = &whole[..whole.len() - 8];
-        assert!(decode_float_fast(cut, &npy_descr(cut).unwrap()).is_none());
+        assert!(decode_float_fast(cut).is_none());
         assert!(decode_npy(cut, "x").is_err());
     }
 }

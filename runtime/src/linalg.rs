@@ -15,7 +15,7 @@ use std::fmt;
 
 mod gemm;
 
-pub use gemm::{gemm, gemm_symmetric, gemm_symmetric_with, gemm_with, PARALLEL_MIN_MNK};
+pub use gemm::{gemm, gemm_symmetric, gemm_symmetric_with, gemm_with, warm_up, PARALLEL_MIN_MNK};
 
 /// Element types the linear algebra runs in: f32 and f64.
 pub trait Real: faer::traits::RealField + num_traits::Float + Copy + fmt::Debug + Send + Sync + 'static {}

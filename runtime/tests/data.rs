@@ -3,7 +3,7 @@
 
 use ndarray::{array, ArrayD, IxDyn, ShapeBuilder};
 use ndarray_npy::{NpzWriter, WriteNpyExt};
-use optic_runtime::data::{load, DataError, Loaded};
+use optic_runtime::data::{load, DataError, Loaded, Values};
 use std::path::{Path, PathBuf};
 
 mod common;
@@ -53,7 +53,7 @@ fn load_err(path: &Path) -> DataError {
 }
 
 fn values(l: &Loaded) -> Vec<f64> {
-    l.array.iter().copied().collect()
+    l.values.to_f64().iter().copied().collect()
 }
 
 #[test]
@@ -62,7 +62,7 @@ fn npy_of_each_element_type_widens_to_f64() {
     let f64s = array![[1.0, -2.5, 3.0], [4.0, 5.0, 1e300]].into_dyn();
     let l = load_one(&write_npy(&dir, "weights.npy", &f64s));
     assert_eq!((l.name.as_str(), l.dtype.as_str()), ("weights", "f64"));
-    assert_eq!(l.array, f64s);
+    assert_eq!(l.values.to_f64(), f64s);
 
     let f32s = array![0.1f32, -7.25, f32::MAX].into_dyn();
     let l = load_one(&write_npy(&dir, "f.npy", &f32s));
@@ -71,7 +71,7 @@ fn npy_of_each_element_type_widens_to_f64() {
 
     let i64s = array![[-3i64], [1 << 40]].into_dyn();
     let l = load_one(&write_npy(&dir, "i.npy", &i64s));
-    assert_eq!((l.dtype.as_str(), l.array.shape()), ("i64", &[2, 1][..]));
+    assert_eq!((l.dtype.as_str(), l.values.shape()), ("i64", &[2, 1][..]));
     assert_eq!(values(&l), vec![-3.0, (1u64 << 40) as f64]);
 
     let u8s = array![0u8, 16, 255].into_dyn();
@@ -87,6 +87,33 @@ fn npy_of_each_element_type_widens_to_f64() {
     assert_eq!((l.dtype.as_str(), values(&l)), ("i16", vec![-1.0, 300.0]));
 }
 
+/// float32 files keep their type (read straight into the array when little-endian and in C
+/// order, through ndarray-npy otherwise), so a float32 run takes them unrounded and uncopied.
+#[test]
+fn float32_files_stay_float32_whatever_their_layout() {
+    let dir = scratch("float32");
+    // Larger than the 4 KiB the direct reader looks at for the header.
+    let big = ArrayD::from_shape_fn(IxDyn(&[300, 7]), |i| (i[0] as f32).sin() * 1e3 + i[1] as f32 / 3.0);
+    let l = load_one(&write_npy(&dir, "big.npy", &big));
+    assert_eq!((l.dtype.as_str(), &l.values), ("f32", &Values::F32(big.clone())));
+
+    let f64s = ArrayD::from_shape_fn(IxDyn(&[600]), |i| (i[0] as f64).sqrt() / 7.0);
+    assert_eq!(load_one(&write_npy(&dir, "wide.npy", &f64s)).values, Values::F64(f64s));
+
+    let col_major = ArrayD::from_shape_vec(IxDyn(&[2, 3]).f(), vec![1f32, 4., 2., 5., 3., 6.]).unwrap();
+    let l = load_one(&write_npy(&dir, "cols.npy", &col_major));
+    let Values::F32(a) = &l.values else { panic!("float32 expected, got {:?}", l.values) };
+    assert!(a.is_standard_layout());
+    assert_eq!(a.iter().copied().collect::<Vec<_>>(), vec![1., 2., 3., 4., 5., 6.]);
+
+    // A payload longer than its shape is refused by the general path, not read in part.
+    let mut long = Vec::new();
+    big.write_npy(&mut long).unwrap();
+    long.extend([0u8; 4]);
+    let e = load_err(&write(&dir, "long.npy", &long));
+    assert!(e.message.contains("bytes follow the data"), "{}", e.message);
+}
+
 #[test]
 fn big_endian_and_scalar_npy() {
     let dir = scratch("endian");
@@ -96,7 +123,7 @@ fn big_endian_and_scalar_npy() {
 
     let scalar = npy_bytes("<f4", false, &[], &2.5f32.to_le_bytes());
     let l = load_one(&write(&dir, "lr.npy", &scalar));
-    assert_eq!(l.array.shape(), &[] as &[usize]);
+    assert_eq!(l.values.shape(), &[] as &[usize]);
     assert_eq!(values(&l), vec![2.5]);
 }
 
@@ -106,14 +133,14 @@ fn fortran_order_is_read_by_index_and_returned_row_major() {
     // [[1, 2, 3], [4, 5, 6]] stored column by column.
     let data: Vec<u8> = [1.0f64, 4.0, 2.0, 5.0, 3.0, 6.0].iter().flat_map(|v| v.to_le_bytes()).collect();
     let l = load_one(&write(&dir, "f.npy", &npy_bytes("<f8", true, &[2, 3], &data)));
-    assert_eq!(l.array, array![[1.0, 2.0, 3.0], [4.0, 5.0, 6.0]].into_dyn());
-    assert!(l.array.is_standard_layout());
+    assert_eq!(l.values.to_f64(), array![[1.0, 2.0, 3.0], [4.0, 5.0, 6.0]].into_dyn());
+    assert!(l.values.to_f64().is_standard_layout());
 
     // The same through ndarray-npy's writer, from a column-major array.
     let col_major = ArrayD::from_shape_vec(IxDyn(&[2, 3]).f(), vec![1i32, 4, 2, 5, 3, 6]).unwrap();
     let l = load_one(&write_npy(&dir, "g.npy", &col_major));
     assert_eq!(values(&l), vec![1.0, 2.0, 3.0, 4.0, 5.0, 6.0]);
-    assert!(l.array.is_standard_layout());
+    assert!(l.values.to_f64().is_standard_layout());
 }
 
 #[test]
@@ -126,7 +153,7 @@ fn npz_returns_every_array_in_archive_order() {
     npz.finish().unwrap();
 
     let all = load(&path).unwrap();
-    let summary: Vec<_> = all.iter().map(|l| (l.name.as_str(), l.dtype.as_str(), l.array.shape().to_vec())).collect();
+    let summary: Vec<_> = all.iter().map(|l| (l.name.as_str(), l.dtype.as_str(), l.values.shape().to_vec())).collect();
     assert_eq!(summary, vec![("weights", "f32", vec![2, 2]), ("labels", "i64", vec![3])]);
     assert_eq!(values(&all[1]), vec![2.0, 0.0, 1.0]);
 }
@@ -137,10 +164,10 @@ fn the_digits_example_loads() {
     let all = load(&path).unwrap();
     let find = |name: &str| all.iter().find(|l| l.name == name).unwrap();
     let (images, labels) = (find("images"), find("labels"));
-    assert_eq!((images.array.shape(), images.dtype.as_str()), (&[1797, 64][..], "u8"));
-    assert_eq!((labels.array.shape(), labels.dtype.as_str()), (&[1797][..], "i64"));
-    assert!(images.array.iter().all(|&v| (0.0..=16.0).contains(&v)));
-    assert!(labels.array.iter().all(|&v| (0.0..=9.0).contains(&v)));
+    assert_eq!((images.values.shape(), images.dtype.as_str()), (&[1797, 64][..], "u8"));
+    assert_eq!((labels.values.shape(), labels.dtype.as_str()), (&[1797][..], "i64"));
+    assert!(images.values.to_f64().iter().all(|&v| (0.0..=16.0).contains(&v)));
+    assert!(labels.values.to_f64().iter().all(|&v| (0.0..=9.0).contains(&v)));
 }
 
 #[test]
@@ -150,7 +177,7 @@ fn csv_with_a_header_gives_the_table_and_named_columns() {
     let all = load(&path).unwrap();
     let names: Vec<_> = all.iter().map(|l| l.name.as_str()).collect();
     assert_eq!(names, vec!["curve", "step", "loss"]);
-    assert_eq!(all[0].array.shape(), &[3, 2]);
+    assert_eq!(all[0].values.shape(), &[3, 2]);
     assert_eq!(values(&all[1]), vec![0.0, 1.0, 2.0]);
     assert_eq!(&values(&all[2])[..2], &[1.5, 0.75]);
     assert!(values(&all[2])[2].is_nan());
@@ -162,7 +189,7 @@ fn csv_without_a_header_gives_only_the_table() {
     let path = write(&dir, "xy.csv", b"1,2,3\r\n4,5,6e-1\r\n");
     let l = load_one(&path);
     assert_eq!((l.name.as_str(), l.dtype.as_str()), ("xy", "f64"));
-    assert_eq!(l.array, array![[1.0, 2.0, 3.0], [4.0, 5.0, 0.6]].into_dyn());
+    assert_eq!(l.values.to_f64(), array![[1.0, 2.0, 3.0], [4.0, 5.0, 0.6]].into_dyn());
 }
 
 #[test]

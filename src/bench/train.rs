@@ -63,7 +63,9 @@ fn plan(name: &str, text: &str, dir: &Path, sets: &[(String, String)]) -> Result
     // Data paths resolve against the file's own name, so the name carries the directory.
     let path = dir.join(name).display().to_string();
     let t0 = Instant::now();
-    let checked = optic_compiler::check::check_source(&path, text, dir);
+    let set_values: Vec<&str> = sets.iter().map(|(_, v)| v.as_str()).collect();
+    let library = optic_compiler::check::Library::NamedBy(&set_values);
+    let checked = optic_compiler::check::check_source_in(&path, text, dir, library);
     let check_s = since(t0);
     let errors: Vec<String> = checked
         .diagnostics
@@ -90,8 +92,11 @@ struct Mlp<T> {
     /// The step graphs' inputs: tensors, initial tensors, data fields.
     inputs: Vec<ArrayD<T>>,
     initial: Vec<ArrayD<T>>,
-    /// Per batch, per data field of the dataset, its rows.
+    /// Per batch, per data field of the dataset, its rows: cut from `dataset` on first use, so
+    /// the first step waits for one batch, not 64.
     batches: Vec<Vec<ArrayD<T>>>,
+    /// Per data field, all its rows; emptied once every batch is cut.
+    dataset: Vec<ArrayD<T>>,
     /// The dataset's fields' indices in the plan's data.
     fields: Vec<usize>,
     /// Per group, per tensor, the index of its gradient among the training graph's values.
@@ -100,28 +105,29 @@ struct Mlp<T> {
     t: u64,
     /// Reused per step, so the loop allocates only what the executor does.
     params: Vec<ArrayD<T>>,
-    /// Seconds [`Mlp::new`] spent evaluating the initial values and cutting the batches.
+    /// Rows per batch.
+    batch: usize,
+    /// Seconds [`Mlp::new`] spent evaluating the initial values.
     init_s: f64,
     grads: Vec<Vec<ArrayD<T>>>,
 }
 
 impl<T: Elem + 'static> Mlp<T> {
-    /// Evaluates the plan's initial values, cuts its dataset into batches and builds the runners.
-    fn new(plan: Plan, backend: Backend) -> Result<Self, String> {
+    /// Evaluates the plan's initial values and builds the runners.
+    fn new(mut plan: Plan, backend: Backend) -> Result<Self, String> {
         let n = plan.tensors.len();
+        let t0 = Instant::now();
+        let files: Vec<ArrayD<T>> =
+            std::mem::take(&mut plan.files).into_iter().map(|(_, a)| T::from_values(a)).collect();
         let [set] = &plan.datasets[..] else { return Err("the W4 experiment must have one `data` statement".into()) };
         let b = set.batch.ok_or("the W4 dataset needs `batch`")?;
-        let t0 = Instant::now();
-        let files: Vec<ArrayD<T>> = plan.files.iter().map(|(_, a)| a.mapv(T::from_f64)).collect();
         let mut roots: Vec<usize> = plan.tensors.iter().map(|t| t.init).collect();
         roots.extend(&set.init_roots);
         let mut vals =
             eval_nodes(&plan.init, 0, &files, plan.seed, &roots).map_err(|e| format!("initializing: {e}"))?;
         let data = vals.split_off(n);
         let nb = set.rows / b;
-        let batches = (0..nb)
-            .map(|j| data.iter().map(|a| a.slice_axis(Axis(0), Slice::from(j * b..(j + 1) * b)).to_owned()).collect())
-            .collect();
+        let batches = vec![Vec::new(); nb];
         let init_s = since(t0);
         let mut inputs = vals.clone();
         inputs.extend(vals.iter().cloned());
@@ -151,6 +157,8 @@ impl<T: Elem + 'static> Mlp<T> {
             inputs,
             initial: vals,
             batches,
+            dataset: data,
+            batch: b,
             fields,
             grad_of,
             t: 0,
@@ -180,6 +188,13 @@ impl<T: Elem + 'static> Mlp<T> {
     /// Swaps batch `j` into the data inputs (and back out on the second call).
     fn swap_batch(&mut self, j: usize) {
         let base = 2 * self.plan.tensors.len();
+        if self.batches[j].is_empty() {
+            let rows = Slice::from(j * self.batch..(j + 1) * self.batch);
+            self.batches[j] = self.dataset.iter().map(|a| a.slice_axis(Axis(0), rows).to_owned()).collect();
+            if self.batches.iter().all(|b| !b.is_empty()) {
+                self.dataset = Vec::new();
+            }
+        }
         for (slot, &field) in self.batches[j].iter_mut().zip(&self.fields) {
             std::mem::swap(slot, &mut self.inputs[base + field]);
         }
@@ -290,6 +305,8 @@ pub fn w5_child<T: Elem + 'static>(args: &Args) -> Result<(), Failure> {
     let (_, name, dir, sets) = source(args)?;
     let file = args.source.clone().ok_or_else(|| Failure::Usage("--child needs --source".into()))?;
     let t0 = Instant::now();
+    // As `optic run` does: the other worker sets faer up while this one parses.
+    rayon::spawn(optic_runtime::linalg::warm_up);
     let text = std::fs::read_to_string(&file).map_err(|e| format!("cannot read {}: {e}", file.display()))?;
     let read_s = since(t0);
     let (plan, check_s) = plan(name, &text, &dir, &sets)?;

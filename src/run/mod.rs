@@ -61,7 +61,19 @@ struct Point {
 
 /// Runs `optic run`.
 pub fn run(req: &Request) -> ExitCode {
-    let checked = optic_compiler::check::check_paths(std::slice::from_ref(&req.file));
+    let threads = req.threads.unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
+    let pool = match rayon::ThreadPoolBuilder::new().num_threads(threads.max(1)).build() {
+        Ok(p) => p,
+        Err(e) => {
+            eprintln!("error: cannot start {threads} threads: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    // faer's one-time set-up runs on a worker while this thread checks and lowers.
+    pool.spawn(optic_runtime::linalg::warm_up);
+    let set_values: Vec<&str> = req.sets.iter().map(|(_, v)| v.as_str()).collect();
+    let library = optic_compiler::check::Library::NamedBy(&set_values);
+    let checked = optic_compiler::check::check_paths_in(std::slice::from_ref(&req.file), library);
     let errors = checked.diagnostics.iter().any(|d| d.severity == optic_compiler::diag::Severity::Error);
     crate::report(&checked.diagnostics, req.plain);
     if errors {
@@ -89,14 +101,6 @@ pub fn run(req: &Request) -> ExitCode {
             }
         }
     }
-    let threads = req.threads.unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
-    let pool = match rayon::ThreadPoolBuilder::new().num_threads(threads.max(1)).build() {
-        Ok(p) => p,
-        Err(e) => {
-            eprintln!("error: cannot start {threads} threads: {e}");
-            return ExitCode::from(2);
-        }
-    };
     let mut failed = false;
     for (name, points) in points {
         let progress = progress::Progress::new(

@@ -129,7 +129,7 @@ fn show_nonfinite(x: f64) -> &'static str {
 /// Evaluates the init graph and sets up the inputs, datasets and rules.
 fn start<T: Lane>(plan: &Plan) -> Result<State<T>, String> {
     let n = plan.tensors.len();
-    let files: Vec<ArrayD<T>> = plan.files.iter().map(|(_, a)| a.mapv(T::from_f64)).collect();
+    let files: Vec<ArrayD<T>> = plan.files.iter().map(|(_, a)| T::from_values(a.clone())).collect();
     let mut roots: Vec<usize> = plan.tensors.iter().map(|t| t.init).collect();
     for (_, d) in fixed(plan) {
         roots.extend(&d.init_roots);

@@ -22,6 +22,7 @@ mod tests;
 use crate::ir::{Graph, NodeId, Op};
 use eval::{Env, Evaluator};
 use ndarray::IxDyn;
+use optic_runtime::data::Values;
 use std::fmt;
 
 pub use ndarray::ArrayD;
@@ -41,6 +42,9 @@ pub trait Scalar:
     fn to_f64(self) -> f64;
     /// The error function, computed in this type.
     fn erf(self) -> Self;
+    /// A loaded data array in this type: moved when it is stored in this type, rounded or
+    /// widened otherwise.
+    fn from_values(v: Values) -> ArrayD<Self>;
 }
 
 impl Scalar for f32 {
@@ -53,6 +57,12 @@ impl Scalar for f32 {
     fn erf(self) -> Self {
         libm::erff(self)
     }
+    fn from_values(v: Values) -> ArrayD<Self> {
+        match v {
+            Values::F32(a) => a,
+            Values::F64(a) => a.mapv(|x| x as f32),
+        }
+    }
 }
 
 impl Scalar for f64 {
@@ -64,6 +74,12 @@ impl Scalar for f64 {
     }
     fn erf(self) -> Self {
         libm::erf(self)
+    }
+    fn from_values(v: Values) -> ArrayD<Self> {
+        match v {
+            Values::F32(a) => a.mapv(f64::from),
+            Values::F64(a) => a,
+        }
     }
 }
 

@@ -95,7 +95,7 @@ pub struct Plan {
     /// Whether each tensor is trained.
     pub trained: Vec<bool>,
     /// Arrays read from files: the init graph's inputs, in order.
-    pub files: Vec<(String, ndarray::ArrayD<f64>)>,
+    pub files: Vec<(String, optic_runtime::data::Values)>,
     /// Initial values of the tensors and the fixed datasets (evaluated once, at step 0).
     pub init: Graph,
     /// The data fields, in input order.
@@ -849,8 +849,8 @@ impl Lowerer<'_> {
         let mut parts = Vec::new();
         for a in arrays {
             let k = self.vars.files.len();
-            let node = self.node(Op::Input(k), a.array.shape().to_vec());
-            self.vars.files.push((a.name, a.array));
+            let node = self.node(Op::Input(k), a.values.shape().to_vec());
+            self.vars.files.push((a.name, a.values));
             parts.push(Lv::T(node));
         }
         Ok(if parts.len() == 1 { parts.pop().expect("one part") } else { Lv::Tuple(parts) })

@@ -93,7 +93,7 @@ pub(crate) struct Vars {
     /// Per tensor, its initial-value input node (Run mode).
     pub initial: Vec<Option<NodeId>>,
     /// Arrays read from files: init-graph input `k` is `files[k]`.
-    pub files: Vec<(String, ndarray::ArrayD<f64>)>,
+    pub files: Vec<(String, optic_runtime::data::Values)>,
     /// When set, each adapted weight is lowered once in this graph and every use shares it, so
     /// that a gradient can be taken with respect to it (metrics reading `grad(student.w)`).
     pub shared_weights: Option<Vec<(*const AdaptedInst, Lv)>>,

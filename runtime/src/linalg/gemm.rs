@@ -28,6 +28,16 @@ pub fn gemm<T: Real>(dst: ArrayViewMut2<T>, a: ArrayView2<T>, b: ArrayView2<T>, 
     gemm_with(dst, a, b, alpha, accumulate, par);
 }
 
+/// Runs one small product on every worker of the current pool, so that faer's one-time set-up
+/// (CPU features, cache sizes, its threads and packing buffers: 1–3 ms here) is done before a
+/// timed first step. A caller starts it on a spare worker (`rayon::spawn`) while it parses.
+pub fn warm_up() {
+    let n = 128;
+    let a = ndarray::Array2::<f32>::from_elem((n, n), 1.0);
+    let mut c = ndarray::Array2::<f32>::zeros((n, n));
+    gemm_with(c.view_mut(), a.view(), a.view(), 1.0, false, Par::rayon(rayon::current_num_threads()));
+}
+
 /// [`gemm`] with the parallelism given (for tests of thread-count independence).
 pub fn gemm_with<T: Real>(
     mut dst: ArrayViewMut2<T>,
