@@ -7,7 +7,7 @@
 use super::backend::{Backend, Elem, GraphRunner, RuleRunner};
 use super::{emit, head, median, since, Args, Failure};
 use ndarray::{Axis, Slice};
-use optic_compiler::interp::{eval_nodes, ArrayD, Scalar};
+use optic_compiler::interp::{eval_nodes_owned, ArrayD, Scalar};
 use optic_compiler::lower::experiment::{lower_experiment, Plan};
 use serde_json::{json, Value};
 use std::path::{Path, PathBuf};
@@ -124,7 +124,7 @@ impl<T: Elem + 'static> Mlp<T> {
         let mut roots: Vec<usize> = plan.tensors.iter().map(|t| t.init).collect();
         roots.extend(&set.init_roots);
         let mut vals =
-            eval_nodes(&plan.init, 0, &files, plan.seed, &roots).map_err(|e| format!("initializing: {e}"))?;
+            eval_nodes_owned(&plan.init, 0, files, plan.seed, &roots).map_err(|e| format!("initializing: {e}"))?;
         let data = vals.split_off(n);
         let nb = set.rows / b;
         let batches = vec![Vec::new(); nb];

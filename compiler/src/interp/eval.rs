@@ -41,6 +41,9 @@ pub(super) struct Evaluator<'a, T> {
     hyper: Vec<bool>,
     /// The f64 values of the hyperparameter nodes computed so far.
     memo64: Vec<Option<f64>>,
+    /// With [`Evaluator::consume_sole_uses`]: per node, how many nodes and roots read it. A
+    /// reshape moves an operand read once instead of copying it (a 16 MiB dataset).
+    uses: Option<Vec<u32>>,
 }
 
 /// Marks the nodes that are hyperparameter arithmetic: 0-d, and a constant, the step, or an
@@ -70,7 +73,22 @@ impl<'a, T: Scalar> Evaluator<'a, T> {
     pub fn new(env: Env<'a, T>) -> Self {
         let memo = env.graph.nodes.iter().map(|_| None).collect();
         let (hyper, memo64) = (hyper(env.graph), vec![None; env.graph.nodes.len()]);
-        Evaluator { env, memo, hyper, memo64 }
+        Evaluator { env, memo, hyper, memo64, uses: None }
+    }
+
+    /// Lets operations consume operands nothing else reads: counts every node's readers and
+    /// `roots`. Only for an evaluation asked for exactly those roots.
+    pub fn consume_sole_uses(&mut self, roots: &[NodeId]) {
+        let mut uses = vec![0u32; self.memo.len()];
+        for n in self.env.graph.nodes.iter() {
+            for a in n.op.operands() {
+                uses[a] = uses[a].saturating_add(1);
+            }
+        }
+        for &r in roots {
+            uses[r] = uses[r].saturating_add(1);
+        }
+        self.uses = Some(uses);
     }
 
     /// Sets the value of a node from outside (a finalized group reduction).
@@ -97,6 +115,8 @@ impl<'a, T: Scalar> Evaluator<'a, T> {
                     let x = self.compute64(id)?;
                     self.memo64[id] = Some(x);
                     Val::One(ArrayD::from_elem(IxDyn(&[]), T::from_f64(x)))
+                } else if let Some(v) = self.reshape_in_place(id) {
+                    v?
                 } else {
                     self.compute(id)?
                 };
@@ -200,6 +220,22 @@ impl<'a, T: Scalar> Evaluator<'a, T> {
             Op::Select(c, a, b) => x(if x(*c)? != 0.0 { *a } else { *b })?,
             _ => return Err(InterpError::new(id, "not hyperparameter arithmetic")),
         })
+    }
+
+    /// A reshape of an operand read by nothing else, by moving it: None for anything else.
+    fn reshape_in_place(&mut self, id: NodeId) -> Option<Result<Val<T>, InterpError>> {
+        let Op::Reshape(a) = self.env.graph.nodes[id].op else { return None };
+        if self.uses.as_ref()?[a] != 1 {
+            return None;
+        }
+        let shape = &self.env.graph.nodes[id].shape;
+        Some(self.take(a, false).and_then(|x| {
+            let len = x.len();
+            let x = if x.is_standard_layout() { x } else { x.as_standard_layout().into_owned() };
+            x.into_shape_with_order(IxDyn(shape))
+                .map(Val::One)
+                .map_err(|_| InterpError::new(id, format!("reshape of {len} elements to {shape:?}")))
+        }))
     }
 
     /// Computes `id` from its (already computed) operands.

@@ -280,6 +280,56 @@ impl<T: Scalar> Interp<T> {
     }
 }
 
+/// [`eval_nodes`] taking its inputs by value: each input moves into its node, and a reshape of
+/// a value read by nothing else moves it too, so an initialization that reshapes a loaded
+/// dataset copies nothing.
+pub fn eval_nodes_owned<T: Scalar>(
+    graph: &Graph,
+    step: u64,
+    inputs: Vec<ArrayD<T>>,
+    seed: u64,
+    nodes: &[NodeId],
+) -> Result<Vec<ArrayD<T>>, InterpError> {
+    let env = Env { graph, step, param: None, inputs: &[], states: &[], seed, grouped: false, recorded: None };
+    let mut ev = Evaluator::new(env);
+    let mut inputs: Vec<Option<ArrayD<T>>> = inputs.into_iter().map(Some).collect();
+    let mut readers = vec![0usize; inputs.len()];
+    for n in &graph.nodes {
+        if let Op::Input(k) = n.op {
+            if let Some(r) = readers.get_mut(k) {
+                *r += 1;
+            }
+        }
+    }
+    for (id, n) in graph.nodes.iter().enumerate() {
+        let Op::Input(k) = n.op else { continue };
+        let given = inputs.len();
+        let value = match (readers.get_mut(k), inputs.get_mut(k)) {
+            (Some(r), Some(slot)) => {
+                *r -= 1;
+                if *r == 0 {
+                    slot.take()
+                } else {
+                    slot.clone()
+                }
+            }
+            _ => None,
+        };
+        let value = value.ok_or_else(|| InterpError::new(id, format!("input {k} is not given ({given} given)")))?;
+        ev.set(id, value)?;
+    }
+    ev.consume_sole_uses(nodes);
+    for &n in nodes {
+        ev.eval(n)?;
+    }
+    let mut out = Vec::with_capacity(nodes.len());
+    for (i, &n) in nodes.iter().enumerate() {
+        let again = nodes[i + 1..].contains(&n);
+        out.push(ev.take(n, again)?);
+    }
+    Ok(out)
+}
+
 /// Evaluates a graph with no state and no group (for expressions: the REPL): returns the output.
 /// State slots read as zeros; a group reduction over the single parameter is its argument.
 pub fn eval_once<T: Scalar>(

@@ -3,7 +3,7 @@
 //! f64 runs of an Adam graph.
 
 use super::{arr, ramp, G};
-use crate::interp::{eval_nodes, eval_once, Interp};
+use crate::interp::{eval_nodes, eval_nodes_owned, eval_once, Interp};
 use crate::ir::{Binary, Dist, Graph, Linalg, Op, Reduce, Slot, Unary};
 use ndarray::{ArrayD, IxDyn};
 
@@ -246,4 +246,35 @@ fn eval_nodes_returns_values_in_the_order_asked() {
     assert_eq!(v[3], v[4], "alone, a group is its own argument");
     assert_eq!(v[4][IxDyn(&[])], v[0].sum());
     assert!(eval_nodes::<f64>(&g, 1, &[], 5, &[s]).is_err(), "a missing input");
+}
+
+/// Taking the inputs by value moves them (and reshapes of values read once) without changing a
+/// result: inputs read by one node, by two nodes, by a reshape and by a root; a reshape also
+/// read elsewhere; a transposed (non-standard) input; a missing input and a wrong shape.
+#[test]
+fn owned_inputs_give_the_same_values() {
+    let mut g = Graph::default();
+    g.inputs.extend([vec![2, 3], vec![3, 2], vec![4]]);
+    let a = g.push(Op::Input(0), vec![2, 3]);
+    let flat = g.push(Op::Reshape(a), vec![6]);
+    let b = g.push(Op::Input(1), vec![3, 2]);
+    let b_again = g.push(Op::Input(1), vec![3, 2]);
+    let b_flat = g.push(Op::Reshape(b), vec![6]);
+    let sum = g.push(Op::Binary(Binary::Add, flat, b_flat), vec![6]);
+    let c = g.push(Op::Input(2), vec![4]);
+    let c_mat = g.push(Op::Reshape(c), vec![2, 2]);
+    let c_twice = g.push(Op::Binary(Binary::Mul, c_mat, c_mat), vec![2, 2]);
+    let a0 = arr(&[2, 3], &[1., 2., 3., 4., 5., 6.]);
+    let b0 = arr(&[2, 3], &[0.5, -1., 2., 7., 8., 9.]).reversed_axes();
+    assert!(!b0.is_standard_layout());
+    let c0 = arr(&[4], &[1., -2., 3., -4.]);
+    let inputs = vec![a0, b0, c0];
+    for roots in [vec![sum, b_again, c_twice, c_mat], vec![flat, b, sum], vec![c_twice, a, b_flat]] {
+        let want = eval_nodes::<f64>(&g, 1, &inputs, 0, &roots).unwrap();
+        let got = eval_nodes_owned::<f64>(&g, 1, inputs.clone(), 0, &roots).unwrap();
+        assert_eq!(got, want, "roots {roots:?}");
+    }
+    assert!(eval_nodes_owned::<f64>(&g, 1, inputs[..2].to_vec(), 0, &[sum]).is_err(), "a missing input");
+    let wrong = vec![arr(&[6], &[0.; 6]), inputs[1].clone(), inputs[2].clone()];
+    assert!(eval_nodes_owned::<f64>(&g, 1, wrong, 0, &[sum]).is_err(), "an input of the wrong shape");
 }
