@@ -23,25 +23,35 @@ unsafe fn advise(p: *mut u8, size: usize) {
     }
 }
 
-/// A block from `get` (the system's `alloc` or `alloc_zeroed`), large ones aligned and advised.
-unsafe fn block(layout: Layout, get: unsafe fn(&System, Layout) -> *mut u8) -> *mut u8 {
+/// A block from the system's allocator, large ones aligned and advised.
+unsafe fn block(layout: Layout) -> *mut u8 {
     match large(layout) {
         Some(l) => unsafe {
-            let p = get(&System, l);
+            let p = System.alloc(l);
             advise(p, l.size());
             p
         },
-        None => unsafe { get(&System, layout) },
+        None => unsafe { System.alloc(layout) },
     }
 }
 
 unsafe impl GlobalAlloc for HugePages {
     unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        unsafe { block(layout, System::alloc) }
+        unsafe { block(layout) }
     }
 
     unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
-        unsafe { block(layout, System::alloc_zeroed) }
+        if layout.size() < HUGE {
+            return unsafe { System.alloc_zeroed(layout) };
+        }
+        // Advised before the zeroing touches it, so its pages fault in as huge pages.
+        unsafe {
+            let p = block(layout);
+            if !p.is_null() {
+                std::ptr::write_bytes(p, 0, layout.size());
+            }
+            p
+        }
     }
 
     unsafe fn dealloc(&self, p: *mut u8, layout: Layout) {
