@@ -3,14 +3,15 @@
 //! Parsing all of it costs more than checking and lowering a typical experiment, so a run parses
 //! only what its program names ([`named_subset`]): each file is cut into its top-level items by
 //! a line scan, and the items a program's words name are parsed, with every library item their
-//! own text names, transitively. A word scan over-approximates what an item uses (a word in a
-//! comment counts too), so nothing a program needs is left out. The whole library
+//! own code names, transitively. A word scan over-approximates what an item uses (a word that
+//! is a field or keyword argument counts too), so nothing a program needs is left out. The whole library
 //! ([`files`]) is parsed once per process for those that list or name any declaration: the
 //! REPL, `explain`, and every check that finds an error, so its suggestions see every name.
 
 use crate::diag::Diagnostic;
 use crate::source::SourceFile;
 use crate::syntax::ast::{File, Item};
+use crate::syntax::build::comment_start;
 use crate::syntax::parse::{item_starts, parse_items};
 use crate::syntax::parse_file;
 use std::collections::HashMap;
@@ -112,16 +113,18 @@ fn declared_name(piece: &'static str) -> Option<&'static str> {
     words(line).nth(1)
 }
 
-/// The identifier-like words of a text.
+/// The identifier-like words of a text's code: comments are skipped (a rule's documentation
+/// names its relatives), strings are not (a name may be passed as one).
 fn words(text: &str) -> impl Iterator<Item = &str> {
-    text.split(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
-        .filter(|w| w.starts_with(|c: char| c.is_ascii_alphabetic() || c == '_'))
+    text.lines().map(|line| comment_start(line).map_or(line, |c| &line[..c])).flat_map(|code| {
+        code.split(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
+            .filter(|w| w.starts_with(|c: char| c.is_ascii_alphabetic() || c == '_'))
+    })
 }
 
 /// The library reduced to the declarations the `texts` name (a program's files and its `--set`
 /// values), and every declaration those name in turn; one entry per library file, in the order
-/// of [`files`]. Unnamed pieces (comments
-/// between declarations) are left out. Runs on the checker's thread, whose large stack the
+/// of [`files`]. Unnamed pieces (comments between declarations) are left out. Runs on the checker's thread, whose large stack the
 /// parser's recursion needs.
 pub(crate) fn named_subset<'t>(texts: impl IntoIterator<Item = &'t str>) -> Vec<StdFile> {
     let index = &*INDEX;

@@ -36,7 +36,7 @@ fn trim_trivia(text: &str, start: usize, mut end: usize) -> usize {
 }
 
 /// Where a `//` comment starts on a line, outside string literals.
-pub(super) fn comment_start(line: &str) -> Option<usize> {
+pub(crate) fn comment_start(line: &str) -> Option<usize> {
     let bytes = line.as_bytes();
     let mut in_string = false;
     let mut i = 0;

@@ -2,7 +2,7 @@
 //! prints an AST back as canonical text.
 
 pub mod ast;
-mod build;
+pub(crate) mod build;
 mod errors;
 pub mod format;
 pub mod parse;
