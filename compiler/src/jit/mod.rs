@@ -62,7 +62,12 @@ fn jit() -> &'static Mutex<Result<Jit, String>> {
 
 fn new_module() -> Result<JITModule, String> {
     let mut flags = settings::builder();
-    for (k, v) in [("opt_level", "speed"), ("is_pic", "false"), ("use_colocated_libcalls", "false")] {
+    // The IR verifier is a tenth of compile time (W5's first step compiles a dozen kernels); it
+    // runs wherever debug assertions do, which includes `cargo test`.
+    let verify = if cfg!(debug_assertions) { "true" } else { "false" };
+    for (k, v) in
+        [("opt_level", "speed"), ("is_pic", "false"), ("use_colocated_libcalls", "false"), ("enable_verifier", verify)]
+    {
         flags.set(k, v).map_err(|e| format!("cranelift setting {k}: {e}"))?;
     }
     let isa = cranelift_native::builder()
