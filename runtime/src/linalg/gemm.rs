@@ -2,13 +2,13 @@
 //! Operands are read in place whatever their strides (a transposed view costs nothing), and the
 //! result is written into the caller's buffer, optionally accumulated: `dst = alpha a b` or
 //! `dst += alpha a b`, which is how a parameter update folds into the product that computes it.
-//! Products large enough to pay for waking a second thread run on the worker pool; faer splits
-//! the output into blocks and never the inner dimension, so every element is summed in the same
-//! order whatever the thread count (tested), and runs stay reproducible.
+//! Products large enough to pay for waking a second thread run on the worker pool, each worker
+//! on its own block of the output; no inner dimension is split, so every element is summed in
+//! the same order whatever the thread count (tested), and runs stay reproducible.
 
 use super::Real;
 use faer::{Accum, MatMut, MatRef, Par};
-use ndarray::{ArrayView2, ArrayViewMut2};
+use ndarray::{ArrayView2, ArrayViewMut2, Axis};
 
 /// Multiply-adds (m·n·k) from which a product runs on every worker: below it, waking a sleeping
 /// worker costs more than the product (about 30 µs of one core here).
@@ -20,12 +20,56 @@ pub fn gemm<T: Real>(dst: ArrayViewMut2<T>, a: ArrayView2<T>, b: ArrayView2<T>, 
     let (m, k) = a.dim();
     let n = b.ncols();
     assert!(b.nrows() == k && dst.dim() == (m, n), "gemm of {:?} x {:?} into {:?}", a.dim(), b.dim(), dst.dim());
-    let par = if m * n * k >= PARALLEL_MIN_MNK && rayon::current_num_threads() > 1 {
-        Par::rayon(rayon::current_num_threads())
+    let workers = rayon::current_num_threads();
+    if m * n * k >= PARALLEL_MIN_MNK && workers > 1 {
+        gemm_in_blocks(dst, a, b, alpha, accumulate, workers);
     } else {
-        Par::Seq
-    };
-    gemm_with(dst, a, b, alpha, accumulate, par);
+        gemm_with(dst, a, b, alpha, accumulate, Par::Seq);
+    }
+}
+
+/// Columns (or rows) of a block of the output are a multiple of this, so no block ends in a
+/// partial SIMD tile of faer's kernels.
+const BLOCK_ALIGN: usize = 16;
+
+/// The product as `parts` independent products on blocks of the output's columns (or rows, for
+/// a tall output), one per worker, each with faer's sequential kernels: one fork and join per
+/// product, where faer's own parallel product meets at a barrier for every block of the inner
+/// loop, which costs more than the arithmetic at a training step's sizes (256×256×512) and
+/// stalls whenever a worker is late. No block splits the inner dimension, so every element is
+/// summed as by the sequential product, whatever the number of workers.
+fn gemm_in_blocks<T: Real>(
+    mut dst: ArrayViewMut2<T>,
+    a: ArrayView2<T>,
+    b: ArrayView2<T>,
+    alpha: T,
+    accumulate: bool,
+    parts: usize,
+) {
+    let (m, n) = dst.dim();
+    let by_columns = n >= m;
+    let len = if by_columns { n } else { m };
+    let mid = (len * (parts / 2) / parts) / BLOCK_ALIGN * BLOCK_ALIGN;
+    if parts < 2 || mid == 0 || mid >= len {
+        gemm_with(dst, a, b, alpha, accumulate, Par::Seq);
+        return;
+    }
+    let (left, right) = (parts / 2, parts - parts / 2);
+    if by_columns {
+        let (d0, d1) = dst.view_mut().split_at(Axis(1), mid);
+        let (b0, b1) = b.split_at(Axis(1), mid);
+        rayon::join(
+            || gemm_in_blocks(d0, a, b0, alpha, accumulate, left),
+            || gemm_in_blocks(d1, a, b1, alpha, accumulate, right),
+        );
+    } else {
+        let (d0, d1) = dst.view_mut().split_at(Axis(0), mid);
+        let (a0, a1) = a.split_at(Axis(0), mid);
+        rayon::join(
+            || gemm_in_blocks(d0, a0, b, alpha, accumulate, left),
+            || gemm_in_blocks(d1, a1, b, alpha, accumulate, right),
+        );
+    }
 }
 
 /// Runs one small product on every worker of the current pool, so that faer's one-time set-up
@@ -233,7 +277,9 @@ mod tests {
     #[test]
     fn results_do_not_depend_on_the_thread_count() {
         let pool = rayon::ThreadPoolBuilder::new().num_threads(2).build().expect("a pool");
-        for (m, k, n) in [(300, 200, 500), (1024, 64, 256), (64, 1024, 700), (256, 256, 512), (513, 129, 1)] {
+        for (m, k, n) in
+            [(300, 200, 500), (1024, 64, 256), (64, 1024, 700), (256, 256, 512), (513, 129, 1), (520, 1100, 600)]
+        {
             let (a, b) = (mat(m, k, 8), mat(k, n, 9));
             let at = a.t().to_owned();
             for lhs in [a.view(), at.t()] {
@@ -242,6 +288,10 @@ mod tests {
                 let mut two = Array2::zeros((m, n));
                 pool.install(|| gemm_with(two.view_mut(), lhs, b.view(), 1.0, false, Par::rayon(2)));
                 assert!(one == two, "{m}x{k}x{n}: {}", max_diff(&one, &two));
+                // The executor's entry point, which splits the output between the workers.
+                let mut blocks = Array2::zeros((m, n));
+                pool.install(|| gemm(blocks.view_mut(), lhs, b.view(), 1.0, false));
+                assert!(one == blocks, "{m}x{k}x{n} in blocks: {}", max_diff(&one, &blocks));
             }
         }
     }
