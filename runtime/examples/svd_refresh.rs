@@ -6,13 +6,17 @@
 //!
 //! prints the median time of each route over `--rounds` calls and their quality against the
 //! thin SVD (captured energy ‖UᵀG‖²_F / Σ_{i<k} σ_i² and subspace overlap ‖U_exactᵀU‖²_F / k).
-//! `--npy FILE` reads G (2-D float32) instead of drawing a Gaussian one; `--serve` prints
+//! `--npy FILE` reads G (2-D float32) instead of drawing a Gaussian one; `--parts` times the
+//! stages of the exact route instead (the Gram product, then `linalg::eigh_top_timed`'s
+//! reduction, bisection, inverse iteration and back-transform, and the whole `svd_top` call, whose
+//! remainder is U = G V / σ and the two CholQR2s), median over `--rounds`; `--serve` prints
 //! `{"ready": true}` and then, for every line read from stdin, times one call of each route and
 //! prints one JSON line: tools/bench_svd_refresh.py drives it interleaved with torch.svd_lowrank.
 
+use faer::linalg::matmul::triangular::{self as tri, BlockStructure};
 use ndarray::{Array2, Ix2};
 use optic_runtime::data::load;
-use optic_runtime::linalg::{randomized_svd, svd_top, thin_svd, SvdRoute};
+use optic_runtime::linalg::{eigh_top_timed, randomized_svd, svd_top, thin_svd, SvdRoute};
 use std::io::BufRead;
 use std::time::Instant;
 
@@ -24,10 +28,11 @@ struct Args {
     rounds: usize,
     npy: Option<String>,
     serve: bool,
+    parts: bool,
 }
 
 fn args() -> Args {
-    let mut a = Args { m: 4096, n: 1024, rank: 128, niter: 2, rounds: 5, npy: None, serve: false };
+    let mut a = Args { m: 4096, n: 1024, rank: 128, niter: 2, rounds: 5, npy: None, serve: false, parts: false };
     let mut it = std::env::args().skip(1);
     while let Some(flag) = it.next() {
         let mut value = || it.next().unwrap_or_else(|| panic!("{flag} needs a value"));
@@ -42,6 +47,7 @@ fn args() -> Args {
             "--rounds" => a.rounds = value().parse().expect("--rounds"),
             "--npy" => a.npy = Some(value()),
             "--serve" => a.serve = true,
+            "--parts" => a.parts = true,
             other => panic!("unknown flag {other}"),
         }
     }
@@ -87,6 +93,9 @@ fn main() {
         Some(p) => load_matrix(p),
         None => gaussian(a.m, a.n, 0),
     };
+    if a.parts {
+        return parts(&g, a.rank, a.rounds);
+    }
     let omega = gaussian(g.ncols(), a.rank, 1);
     let gram = || {
         let ((u, _, _), route) = svd_top(g.view(), a.rank).expect("svd");
@@ -134,4 +143,36 @@ fn main() {
         1e3 * median(times.1),
         1e3 * t_thin
     );
+}
+
+/// `--parts`: the exact route's stages, each round timed in order, medians printed.
+fn parts(g: &Array2<f32>, rank: usize, rounds: usize) {
+    // The Gram route works on the tall orientation.
+    let g = if g.nrows() >= g.ncols() { g.view() } else { g.t() };
+    let n = g.ncols();
+    let names = ["gram", "reduce", "values", "vectors", "back", "svd_top", "svd_top_rest"];
+    let mut t: Vec<Vec<f64>> = vec![Vec::new(); names.len()];
+    for round in 0..=rounds {
+        // C = GᵀG's lower triangle, as svd_top computes it (faer's triangular product).
+        let gf = faer::Mat::<f32>::from_fn(g.nrows(), n, |i, j| g[[i, j]]);
+        let (cf, gram) = seconds(|| {
+            let mut c = faer::Mat::<f32>::zeros(n, n);
+            let (lower, rect) = (BlockStructure::TriangularLower, BlockStructure::Rectangular);
+            let par = faer::get_global_parallelism();
+            tri::matmul(c.as_mut(), lower, faer::Accum::Replace, gf.transpose(), rect, gf.as_ref(), rect, 1.0, par);
+            c
+        });
+        let c = Array2::from_shape_fn((n, n), |(i, j)| if i >= j { cf[(i, j)] } else { 0.0 });
+        let (_, _, e) = eigh_top_timed(c.view(), rank).expect("eigh_top");
+        let (_, total) = seconds(|| svd_top(g, rank).expect("svd"));
+        let rest = total - gram - e.reduce - e.values - e.vectors - e.back;
+        if round > 0 {
+            // (round 0 warms up the pool and the allocator)
+            for (v, x) in t.iter_mut().zip([gram, e.reduce, e.values, e.vectors, e.back, total, rest]) {
+                v.push(x);
+            }
+        }
+    }
+    let fields: Vec<String> = names.iter().zip(t).map(|(k, v)| format!("\"{k}_ms\": {:.2}", 1e3 * median(v))).collect();
+    println!("{{\"size\": \"{}x{}\", \"rank\": {rank}, \"rounds\": {rounds}, {}}}", g.nrows(), n, fields.join(", "));
 }

@@ -176,8 +176,10 @@ pub fn cholesky<T: Real>(a: ArrayView2<T>) -> Result<Array2<T>, LinalgError> {
     Ok(Array2::from_shape_fn((n, n), |(i, j)| if j <= i { *l.get(i, j) } else { T::zero() }))
 }
 
+mod eigh_top;
 mod lowrank;
 
+pub use eigh_top::{eigh_top, eigh_top_timed, EighTopTimes};
 pub use lowrank::{randomized_svd, svd_top, SvdRoute, GRAM_MIN_SIDE};
 
 #[cfg(test)]
