@@ -319,15 +319,7 @@ pub fn eval_nodes_owned<T: Scalar>(
         ev.set(id, value)?;
     }
     ev.consume_sole_uses(nodes);
-    for &n in nodes {
-        ev.eval(n)?;
-    }
-    let mut out = Vec::with_capacity(nodes.len());
-    for (i, &n) in nodes.iter().enumerate() {
-        let again = nodes[i + 1..].contains(&n);
-        out.push(ev.take(n, again)?);
-    }
-    Ok(out)
+    eval_and_take(&mut ev, nodes)
 }
 
 /// Evaluates a graph with no state and no group (for expressions: the REPL): returns the output.
@@ -357,11 +349,15 @@ pub fn eval_nodes<T: Scalar>(
     nodes: &[NodeId],
 ) -> Result<Vec<ArrayD<T>>, InterpError> {
     let env = Env { graph, step, param: None, inputs, states: &[], seed, grouped: false, recorded: None };
-    let mut ev = Evaluator::new(env);
+    eval_and_take(&mut Evaluator::new(env), nodes)
+}
+
+/// Evaluates `nodes` and moves their values out of the evaluator (a node asked for twice is
+/// cloned for its first use).
+fn eval_and_take<T: Scalar>(ev: &mut Evaluator<'_, T>, nodes: &[NodeId]) -> Result<Vec<ArrayD<T>>, InterpError> {
     for &n in nodes {
         ev.eval(n)?;
     }
-    // The values move out of the evaluator (a root asked for twice is cloned for its first use).
     let mut out = Vec::with_capacity(nodes.len());
     for (i, &n) in nodes.iter().enumerate() {
         let again = nodes[i + 1..].contains(&n);
