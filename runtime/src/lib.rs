@@ -8,3 +8,4 @@ pub mod checkpoint;
 pub mod data;
 pub mod linalg;
 pub mod plot;
+pub mod pool;

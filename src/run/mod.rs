@@ -110,6 +110,13 @@ pub fn run(req: &Request) -> ExitCode {
         );
         let results: Mutex<Vec<(usize, summary::RunResult)>> = Mutex::new(Vec::new());
         pool.install(|| {
+            // One run keeps the other workers spinning for its matrix products and kernels
+            // (`optic_runtime::pool`); sweep points in parallel keep every worker busy anyway.
+            if let [p] = points.as_slice() {
+                let r = optic_runtime::pool::with_workers_spinning(|| run_point(p, req, &progress));
+                results.lock().expect("no panics hold the lock").push((0, r));
+                return;
+            }
             points.par_iter().enumerate().for_each(|(i, p)| {
                 let r = run_point(p, req, &progress);
                 results.lock().expect("no panics hold the lock").push((i, r));
