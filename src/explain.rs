@@ -125,9 +125,10 @@ fn explain_file<T: Lane>(file: &PathBuf, req: &Request) -> Result<String, String
                 }
             }
             Stage::Fused | Stage::Clif => {
-                let sched = exec::schedule_at::<T>(&plan.train, &roots, req.step).map_err(|e| e.to_string())?;
+                let (graph, sched) =
+                    exec::schedule_at::<T>(&plan.train, &roots, req.step).map_err(|e| e.to_string())?;
                 let _ = writeln!(s, "== train ==");
-                s += &fused_or_clif::<T>(&plan.train, &sched, req.stage)?;
+                s += &fused_or_clif::<T>(&graph, &sched, req.stage)?;
             }
         }
         for group in &plan.groups {

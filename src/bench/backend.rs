@@ -30,8 +30,10 @@ pub trait RuleRunner<T> {
 
 /// A stateless graph evaluated at fixed nodes (a loss and its gradients), again and again.
 pub trait GraphRunner<T> {
-    /// The values of the nodes at `step` with `inputs`, drawing with `seed`.
-    fn run(&mut self, step: u64, inputs: &[ArrayD<T>], seed: u64) -> Result<Vec<ArrayD<T>>, String>;
+    /// The values of the nodes at `step` with `inputs`, drawing with `seed`, into `outs`, whose
+    /// arrays (from the previous step, handed back) it may reuse.
+    fn run_into(&mut self, step: u64, inputs: &[ArrayD<T>], seed: u64, outs: &mut Vec<ArrayD<T>>)
+        -> Result<(), String>;
 }
 
 impl Backend {
@@ -71,8 +73,14 @@ impl<T: Elem> RuleRunner<T> for JitRule<T> {
 struct JitGraph<T: Lane>(GraphExec<T>);
 
 impl<T: Elem> GraphRunner<T> for JitGraph<T> {
-    fn run(&mut self, step: u64, inputs: &[ArrayD<T>], seed: u64) -> Result<Vec<ArrayD<T>>, String> {
-        self.0.run(step, inputs, seed).map_err(|e| e.to_string())
+    fn run_into(
+        &mut self,
+        step: u64,
+        inputs: &[ArrayD<T>],
+        seed: u64,
+        outs: &mut Vec<ArrayD<T>>,
+    ) -> Result<(), String> {
+        self.0.run_into(step, inputs, seed, outs).map_err(|e| e.to_string())
     }
 }
 
@@ -96,7 +104,14 @@ struct InterpGraph {
 }
 
 impl<T: Elem> GraphRunner<T> for InterpGraph {
-    fn run(&mut self, step: u64, inputs: &[ArrayD<T>], seed: u64) -> Result<Vec<ArrayD<T>>, String> {
-        eval_nodes(&self.graph, step, inputs, seed, &self.nodes).map_err(|e| e.to_string())
+    fn run_into(
+        &mut self,
+        step: u64,
+        inputs: &[ArrayD<T>],
+        seed: u64,
+        outs: &mut Vec<ArrayD<T>>,
+    ) -> Result<(), String> {
+        *outs = eval_nodes(&self.graph, step, inputs, seed, &self.nodes).map_err(|e| e.to_string())?;
+        Ok(())
     }
 }

@@ -105,6 +105,8 @@ struct Mlp<T> {
     t: u64,
     /// Reused per step, so the loop allocates only what the executor does.
     params: Vec<ArrayD<T>>,
+    /// The training graph's values (loss, gradients), handed back to it every step.
+    vals: Vec<ArrayD<T>>,
     /// Rows per batch.
     batch: usize,
     /// Seconds [`Mlp::new`] spent evaluating the initial values.
@@ -163,6 +165,7 @@ impl<T: Elem + 'static> Mlp<T> {
             grad_of,
             t: 0,
             params: Vec::new(),
+            vals: Vec::new(),
             grads: Vec::new(),
             init_s,
         };
@@ -201,15 +204,21 @@ impl<T: Elem + 'static> Mlp<T> {
     }
 
     /// Trains `steps` steps, step i (0-based) on batch i mod 64; returns the losses.
+    /// The other workers spin through the loop (`optic_runtime::pool`), as in `optic run`.
     fn run(&mut self, steps: usize, losses: &mut Vec<f64>) -> Result<(), String> {
+        optic_runtime::pool::with_workers_spinning(|| self.run_steps(steps, losses))
+    }
+
+    fn run_steps(&mut self, steps: usize, losses: &mut Vec<f64>) -> Result<(), String> {
         losses.clear();
         for i in 0..steps {
             self.t += 1;
             let (t, j) = (self.t, i % self.batches.len());
             self.swap_batch(j);
-            let vals = self.train.run(t, &self.inputs, self.plan.seed);
+            let ran = self.train.run_into(t, &self.inputs, self.plan.seed, &mut self.vals);
             self.swap_batch(j);
-            let mut vals = vals.map_err(|e| format!("step {t}, the training graph: {e}"))?;
+            ran.map_err(|e| format!("step {t}, the training graph: {e}"))?;
+            let vals = &mut self.vals;
             losses.push(vals[0].iter().next().map_or(f64::NAN, |&x| Scalar::to_f64(x)));
             for ((g, rule), grad_of) in self.plan.groups.iter().zip(&mut self.rules).zip(&self.grad_of) {
                 self.params.clear();
@@ -222,6 +231,9 @@ impl<T: Elem + 'static> Mlp<T> {
                 for (&tensor, p) in g.tensors.iter().zip(self.params.drain(..)) {
                     self.inputs[tensor] = p;
                 }
+                for (&at, grad) in grad_of.iter().zip(self.grads.drain(..)) {
+                    vals[at] = grad.into_iter().next().expect("one gradient per tensor");
+                }
                 r.map_err(|e| format!("step {t}, rule `{}`: {e}", g.rule))?;
             }
         }
@@ -233,9 +245,10 @@ impl<T: Elem + 'static> Mlp<T> {
         let mut total = 0.0;
         for j in 0..self.batches.len() {
             self.swap_batch(j);
-            let v = self.loss_only.run(self.t.max(1), &self.inputs, self.plan.seed);
+            let v = self.loss_only.run_into(self.t.max(1), &self.inputs, self.plan.seed, &mut self.vals);
             self.swap_batch(j);
-            total += v?[0].iter().next().map_or(f64::NAN, |&x| Scalar::to_f64(x));
+            v?;
+            total += self.vals[0].iter().next().map_or(f64::NAN, |&x| Scalar::to_f64(x));
         }
         Ok(total / self.batches.len() as f64)
     }

@@ -56,6 +56,8 @@ struct State<T: Lane> {
     fresh: GraphExec<T>,
     /// Per split, per set of entries due together.
     metrics: Vec<HashMap<Vec<usize>, GraphExec<T>>>,
+    /// The training graph's values (loss, gradients), whose arrays the next step reuses.
+    vals: Vec<ArrayD<T>>,
 }
 
 /// Runs a plan to its last step (or its first fault), writing through `dir`. `on_step` sees the
@@ -168,7 +170,7 @@ fn start<T: Lane>(plan: &Plan) -> Result<State<T>, String> {
     let fresh_roots = plan.datasets.iter().flat_map(|d| d.fresh_roots.iter().copied()).collect();
     let fresh = GraphExec::new(plan.fresh.clone(), fresh_roots);
     let metrics = plan.metrics.iter().map(|_| HashMap::new()).collect();
-    Ok(State { inputs, rows, interps, probes, train, fresh, metrics })
+    Ok(State { inputs, rows, interps, probes, train, fresh, metrics, vals: Vec::new() })
 }
 
 /// The state slots a graph's output depends on.
@@ -269,17 +271,26 @@ fn train_step<T: Lane>(plan: &Plan, st: &mut State<T>, step: u64) -> Result<f64,
             st.inputs[2 * n + field] = v;
         }
     }
-    let mut vals = st
-        .train
-        .run(step, &st.inputs, plan.seed)
+    // The loss and gradients land in the arrays of the previous step (handed back below).
+    let mut vals = std::mem::take(&mut st.vals);
+    let stepped = step_with(plan, st, step, &mut vals);
+    st.vals = vals;
+    stepped
+}
+
+/// [`train_step`] with the training graph's values in `vals`: the gradients move into the rules
+/// and back, so a step copies no tensor.
+fn step_with<T: Lane>(plan: &Plan, st: &mut State<T>, step: u64, vals: &mut Vec<ArrayD<T>>) -> Result<f64, Fault> {
+    st.train
+        .run_into(step, &st.inputs, plan.seed, vals)
         .map_err(|e| Fault::Error(format!("step {step}, the training graph: {e}")))?;
     let loss = vals[0][ndarray::IxDyn(&[])].to_f64();
     if !loss.is_finite() {
         return Err(Fault::Numeric(format!("the loss is {} at step {step}", show_nonfinite(loss))));
     }
-    let grads: Vec<ArrayD<T>> = vals.drain(1..).collect();
-    for ((t, _), g) in plan.grads.iter().zip(&grads) {
-        if let Some(x) = g.iter().find(|x| !x.is_finite()) {
+    let grads = &mut vals[1..];
+    for ((t, _), g) in plan.grads.iter().zip(grads.iter()) {
+        if let Some(x) = first_nonfinite(g) {
             return Err(Fault::Numeric(format!(
                 "the gradient of `{}` contains {x} at step {step}",
                 plan.tensors[*t].path
@@ -289,7 +300,7 @@ fn train_step<T: Lane>(plan: &Plan, st: &mut State<T>, step: u64) -> Result<f64,
     // Every group's extra gradient is taken before any group updates its tensors.
     let mut extra = Vec::with_capacity(plan.groups.len());
     for gi in 0..plan.groups.len() {
-        extra.push(gradient_at_points(plan, st, gi, step, &grads)?);
+        extra.push(gradient_at_points(plan, st, gi, step, grads)?);
     }
     for ((group, interp), mut extra) in plan.groups.iter().zip(&mut st.interps).zip(extra) {
         // The rule updates the tensors in place (the update fused into its kernels).
@@ -300,13 +311,14 @@ fn train_step<T: Lane>(plan: &Plan, st: &mut State<T>, step: u64) -> Result<f64,
             .collect();
         // Input 0 is the gradient; a rule asking for `grad_at` reads the one at its point as input 1.
         extra.reverse();
+        // A tensor is in one group (the checker refuses a second `optimize`), so each gradient
+        // moves into exactly one rule's inputs, and back.
+        let at = |t: usize| plan.grads.iter().position(|g| g.0 == t).expect("trained tensors have gradients");
         let ins: Vec<Vec<ArrayD<T>>> = group
             .tensors
             .iter()
             .map(|&t| {
-                let g =
-                    grads[plan.grads.iter().position(|g| g.0 == t).expect("trained tensors have gradients")].clone();
-                let mut v = vec![g];
+                let mut v = vec![std::mem::replace(&mut grads[at(t)], ArrayD::zeros(ndarray::IxDyn(&[0])))];
                 v.extend(extra.pop());
                 v
             })
@@ -315,9 +327,12 @@ fn train_step<T: Lane>(plan: &Plan, st: &mut State<T>, step: u64) -> Result<f64,
         for (&t, p) in group.tensors.iter().zip(params) {
             st.inputs[t] = p;
         }
+        for (&t, v) in group.tensors.iter().zip(ins) {
+            grads[at(t)] = v.into_iter().next().expect("the gradient is input 0");
+        }
         applied.map_err(|e| Fault::Error(format!("step {step}, rule `{}`: {e}", group.rule)))?;
         for &t in &group.tensors {
-            if let Some(x) = st.inputs[t].iter().find(|x| !x.is_finite()) {
+            if let Some(x) = first_nonfinite(&st.inputs[t]) {
                 return Err(Fault::Numeric(format!(
                     "`{}` contains {x} after step {step} (rule `{}`)",
                     plan.tensors[t].path, group.rule
@@ -357,4 +372,19 @@ fn metrics<T: Lane>(plan: &Plan, st: &mut State<T>, step: u64, all: bool) -> Res
         }
     }
     Ok(Row { step, values })
+}
+
+/// The first element of `a` that is NaN or infinite, if any. The common case, none, is a pass
+/// without early exits over blocks of the data (which the compiler vectorizes); only a block
+/// that fails sends the search element by element.
+fn first_nonfinite<T: Lane>(a: &ArrayD<T>) -> Option<T> {
+    let all_finite = match a.as_slice_memory_order() {
+        Some(xs) => xs.chunks(1024).all(|c| c.iter().fold(true, |ok, x| ok & x.is_finite())),
+        None => a.iter().all(|x| x.is_finite()),
+    };
+    if all_finite {
+        None
+    } else {
+        a.iter().copied().find(|x| !x.is_finite())
+    }
 }

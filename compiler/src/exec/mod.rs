@@ -335,6 +335,35 @@ impl<T: Lane> GraphExec<T> {
         self.nodes.iter().map(|&n| self.program.get(&io, n).cloned()).collect()
     }
 
+    /// [`run`](Self::run) into `outs` (resized to the node count), reusing its arrays: a value the
+    /// program computed into a buffer of its own is swapped with the array of the same shape at
+    /// its position, which becomes the buffer the next step writes. A training loop that hands
+    /// its outputs back each step thus moves its loss and gradients without copying them.
+    pub fn run_into(
+        &mut self,
+        step: u64,
+        inputs: &[ArrayD<T>],
+        seed: u64,
+        outs: &mut Vec<ArrayD<T>>,
+    ) -> Result<(), ExecError> {
+        let mut states: Vec<ArrayD<T>> =
+            self.program.graph.slots.iter().map(|s| ArrayD::zeros(IxDyn(&s.shape))).collect();
+        let mut io = Io { inputs, recorded: None, param: ParamRef::None, states: &mut states, step, seed };
+        self.program.begin(step)?;
+        self.program.demand_roots(&mut io)?;
+        outs.resize_with(self.nodes.len(), || ArrayD::zeros(IxDyn(&[0])));
+        let sched = self.program.schedule().expect("begun");
+        let resolved: Vec<NodeId> = self.nodes.iter().map(|&n| sched.resolve(n)).collect();
+        for (i, &n) in resolved.iter().enumerate() {
+            // A node asked for twice is taken once, then copied from where it went.
+            match resolved[..i].iter().position(|&m| m == n) {
+                Some(j) => outs[i] = outs[j].clone(),
+                None => self.program.take_into(&io, n, &mut outs[i])?,
+            }
+        }
+        Ok(())
+    }
+
     /// The graph.
     pub fn graph(&self) -> &Graph {
         &self.program.graph
@@ -347,11 +376,18 @@ impl<T: Lane> GraphExec<T> {
 }
 
 /// The fused schedule of `graph` computing `roots` at `step` (which decides the selects that
-/// depend on the step alone), with its kernels compiled: what `optic explain` shows.
-pub fn schedule_at<T: Lane>(graph: &Graph, roots: &[NodeId], step: u64) -> Result<crate::fuse::Schedule, ExecError> {
+/// depend on the step alone), with its kernels compiled: what `optic explain` shows. Returned
+/// with the graph it schedules: `graph` after the executor's algebra (`fuse::outer_products`,
+/// `fuse::reciprocals`), whose node ids are `graph`'s.
+pub fn schedule_at<T: Lane>(
+    graph: &Graph,
+    roots: &[NodeId],
+    step: u64,
+) -> Result<(Graph, crate::fuse::Schedule), ExecError> {
     let mut program = Program::<T>::new(graph.clone(), roots.to_vec(), Vec::new(), None, false);
     program.begin(step)?;
-    Ok(program.schedule().expect("begun").clone())
+    let sched = program.schedule().expect("begun").clone();
+    Ok((program.graph, sched))
 }
 
 /// The fused schedule of a rule graph at `step` in its applying form (the parameter update

@@ -126,7 +126,7 @@ impl<T: Lane> Program<T> {
     ) -> Self {
         roots.extend(writes.iter().map(|w| w.1));
         roots.extend(applied);
-        let graph = fuse::reciprocals(&graph, &single::hyper_nodes(&graph));
+        let graph = fuse::reciprocals(&fuse::outer_products(&graph), &single::hyper_nodes(&graph));
         let n = graph.nodes.len();
         Program {
             hyper: single::hyper_nodes(&graph),
@@ -276,6 +276,32 @@ impl<T: Lane> Program<T> {
                 },
             },
         }
+    }
+
+    /// Moves the value of a computed node into `out` when the program holds it in a buffer of its
+    /// own and `out` has its shape: the two arrays are swapped, and `out`'s old array becomes the
+    /// buffer the next step writes (no step reads a buffer before writing it). Otherwise (an
+    /// input, the state, the parameter, or a new shape) the value is copied. A node must not be
+    /// taken twice in one step.
+    pub fn take_into(&mut self, io: &Io<T>, id: NodeId, out: &mut ArrayD<T>) -> Result<(), ExecError> {
+        let plan = &self.plans[self.current].1;
+        let id = plan.sched.resolve(id);
+        let own = match plan.sched.place[id] {
+            Place::Host => self.bufs[id].as_mut(),
+            Place::Kernel(_) if plan.dest[id] == Dest::Buffer => self.bufs[id].as_mut(),
+            Place::Library | Place::Unused if self.done[id] && !is_leaf(&self.graph.nodes[id].op) => {
+                match self.owned[id].as_mut() {
+                    Some(v) if v.len() == 1 => v.first_mut(),
+                    _ => None,
+                }
+            }
+            _ => None,
+        };
+        match own {
+            Some(buf) if buf.shape() == out.shape() => std::mem::swap(buf, out),
+            _ => *out = self.get(io, id)?.clone(),
+        }
+        Ok(())
     }
 
     /// Computes `root` and what it needs.
@@ -582,4 +608,9 @@ impl<T: Lane> Program<T> {
     pub fn schedule(&self) -> Option<&Schedule> {
         self.plans.get(self.current).map(|p| &p.1.sched)
     }
+}
+
+/// Reads of the step's inputs, parameter or state: values the program does not own.
+fn is_leaf(op: &Op) -> bool {
+    matches!(op, Op::Input(_) | Op::Param | Op::State(_))
 }

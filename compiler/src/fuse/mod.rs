@@ -23,7 +23,7 @@ mod simplify;
 mod spec;
 
 pub use print::print_schedule;
-pub use simplify::reciprocals;
+pub use simplify::{outer_products, reciprocals};
 pub use spec::{KOp, KernelSpec, LoadKind};
 
 use crate::ir::{Graph, NodeId, Op};
@@ -156,6 +156,8 @@ pub fn fuse(g: &Graph, hyper: &[bool], decided: &Decided, roots: &[NodeId]) -> S
             depth[id] = depth[id].max(depth[a] + hop);
         }
     }
+    let numel = |id: NodeId| g.nodes[id].shape.iter().product::<usize>();
+    sink_sources(g, &sched, &elementwise, &live, &labels, &mut depth);
     // Union elementwise nodes linked by an edge at equal depth, length and lazy label, as long as
     // their broadcasts agree on one period.
     let mut parent: Vec<usize> = (0..count).collect();
@@ -168,7 +170,6 @@ pub fn fuse(g: &Graph, hyper: &[bool], decided: &Decided, roots: &[NodeId]) -> S
         }
         x
     }
-    let numel = |id: NodeId| g.nodes[id].shape.iter().product::<usize>();
     for id in (0..count).filter(|&id| elementwise[id]) {
         for a in g.nodes[id].op.operands() {
             let a = sched.resolve(a);
@@ -217,6 +218,44 @@ pub fn fuse(g: &Graph, hyper: &[bool], decided: &Decided, roots: &[NodeId]) -> S
         (kernel.spec, kernel.loads, kernel.scalars) = (spec, loads, scalars);
     }
     sched
+}
+
+/// Moves down to its readers' depth an elementwise node that can join none of its operands (each
+/// is a library result, a host value, or a tensor of another size or lazy branch) when every
+/// reader is elementwise: it then joins their kernel instead of being stored for it. Without
+/// this, such a node sits at the depth of its operands, above a reader that also waits for a
+/// library call (Adafactor's `row_var * col_var / mean(row_var)`, whose outer product reads the
+/// statistics the mean reduces). Readers are settled first (reverse topological order), so a
+/// chain of such nodes moves together; a node only moves down to a reader's depth, so every
+/// operand stays at or above its reader and kernels still form no cycle.
+fn sink_sources(
+    g: &Graph,
+    sched: &Schedule,
+    elementwise: &[bool],
+    live: &[bool],
+    labels: &[Option<(NodeId, bool)>],
+    depth: &mut [usize],
+) {
+    let numel = |id: NodeId| g.nodes[id].shape.iter().product::<usize>();
+    let mut readers: Vec<Vec<NodeId>> = vec![Vec::new(); g.nodes.len()];
+    for (id, node) in g.nodes.iter().enumerate() {
+        if live[id] && !matches!(sched.place[id], Place::Alias(_) | Place::Host) {
+            node.op.operands().into_iter().for_each(|a| readers[sched.resolve(a)].push(id));
+        }
+    }
+    for id in (0..g.nodes.len()).rev().filter(|&id| elementwise[id] && !sched.roots.contains(&id)) {
+        let joins_an_operand = g.nodes[id]
+            .op
+            .operands()
+            .into_iter()
+            .map(|a| sched.resolve(a))
+            .any(|a| elementwise[a] && depth[a] == depth[id] && numel(a) == numel(id) && labels[a] == labels[id]);
+        let by_kernels = !readers[id].is_empty() && readers[id].iter().all(|&r| elementwise[r]);
+        if !joins_an_operand && by_kernels {
+            let lowest = readers[id].iter().map(|&r| depth[r]).min().unwrap_or(depth[id]);
+            depth[id] = depth[id].max(lowest);
+        }
+    }
 }
 
 /// Transposes whose every reader is a matrix product (which reads any strides) and that no root

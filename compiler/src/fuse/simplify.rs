@@ -9,8 +9,27 @@
 //! ulp. The reciprocal is appended at the end of the graph, after the node that reads it: only
 //! host arithmetic ever comes after its reader, which is harmless because all host arithmetic
 //! runs before the step's tensors, and it keeps every other node's id.
+//!
+//! A matrix product whose inner dimension is 1, `a[m, 1] @ b[1, n]` (the gradient of `x @ w`
+//! for a one-column `w`), is the broadcast product `a * b`: one multiply per element, the same
+//! bits, and an elementwise node that fuses with its readers (a ReLU mask) instead of a library
+//! call that writes an m×n tensor for the next kernel to read back.
 
 use crate::ir::{Binary, Graph, Op};
+
+/// `g` with each 2-D matrix product of inner dimension 1 turned into the broadcast product of its
+/// operands (node ids unchanged).
+pub fn outer_products(g: &Graph) -> Graph {
+    let mut out = g.clone();
+    for node in &mut out.nodes {
+        let Op::MatMul(a, b) = node.op else { continue };
+        let (sa, sb) = (g.shape(a), g.shape(b));
+        if sa.len() == 2 && sb.len() == 2 && sa[1] == 1 && sb[0] == 1 && node.shape == [sa[0], sb[1]] {
+            node.op = Op::Binary(Binary::Mul, a, b);
+        }
+    }
+    out
+}
 
 /// `g` with each tensor-by-hyperparameter division turned into a product with the reciprocal;
 /// `hyper` marks `g`'s host arithmetic.
