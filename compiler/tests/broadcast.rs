@@ -92,3 +92,59 @@ fn other_broadcasts_stay_library_calls() {
     let worst = want[0].iter().zip(&got[0]).fold(0.0f64, |m, (x, y)| m.max((x - y).abs() / x.abs().max(1.0)));
     assert!(worst < 1e-14, "{worst:.2e}");
 }
+
+/// W4's backward pass through a one-column layer: `dz = select(h > 0, d @ wᵀ, 0)` with `d` of
+/// shape [rows, 1] and `w` of shape [cols, 1]. The outer product is a broadcast product, so the
+/// whole of `dz` is one kernel (the transpose of `w` aside, a copy of `cols` elements), with the
+/// interpreter's bits; `run_into` hands the same values out, and back in, step after step.
+#[test]
+fn an_outer_product_fuses_with_its_reader() {
+    let mut rng = Pcg64::seed_from_u64(11);
+    for (rows, cols) in [(1, 1), (3, 17), (256, 512), (301, 77)] {
+        let mut g = Graph { inputs: vec![vec![rows, cols], vec![rows, 1], vec![cols, 1]], ..Graph::default() };
+        let h = g.push(Op::Input(0), vec![rows, cols]);
+        let d = g.push(Op::Input(1), vec![rows, 1]);
+        let w = g.push(Op::Input(2), vec![cols, 1]);
+        let zero = g.push(Op::Const(0.0), vec![]);
+        let wt = g.push(Op::Transpose(w), vec![1, cols]);
+        let outer = g.push(Op::MatMul(d, wt), vec![rows, cols]);
+        let mask = g.push(Op::Binary(Binary::Gt, h, zero), vec![rows, cols]);
+        let dz = g.push(Op::Select(mask, outer, zero), vec![rows, cols]);
+        g.output = dz;
+        let inputs: Vec<ArrayD<f32>> = g.inputs.iter().map(|s| random(&mut rng, s).mapv(|x| x as f32)).collect();
+        let want = eval_nodes(&g, 1, &inputs, 0, &[dz, outer]).expect("interp");
+        let mut exec = GraphExec::<f32>::new(g, vec![dz, outer]);
+        let mut outs = Vec::new();
+        for step in 1..=3 {
+            exec.run_into(step, &inputs, 0, &mut outs).expect("exec");
+            assert_eq!(outs, want, "{rows}x{cols}, step {step}");
+        }
+        let sched = exec.schedule().expect("ran");
+        assert_eq!(sched.kernels.len(), 1, "{rows}x{cols}");
+        assert!(matches!(exec.graph().nodes[outer].op, Op::Binary(Binary::Mul, ..)));
+        assert_eq!(sched.place[outer], Place::Kernel(0));
+    }
+}
+
+/// Host arithmetic that reads no step reaches kernels as the constant it computes: the gradient
+/// of `x^2` multiplies by `x^(2-1)`, which must compile as `x`, not as the inline `pow`.
+#[test]
+fn step_free_host_arithmetic_reaches_kernels_as_constants() {
+    let mut g = Graph { inputs: vec![vec![64]], ..Graph::default() };
+    let x = g.push(Op::Input(0), vec![64]);
+    let two = g.push(Op::Const(2.0), vec![]);
+    let one = g.push(Op::Const(1.0), vec![]);
+    let e = g.push(Op::Binary(Binary::Sub, two, one), vec![]);
+    let step = g.push(Op::Step, vec![]);
+    let p = g.push(Op::Binary(Binary::Pow, x, e), vec![64]);
+    let out = g.push(Op::Binary(Binary::Mul, p, step), vec![64]);
+    g.output = out;
+    let inputs = vec![ArrayD::from_shape_fn(IxDyn(&[64]), |i| i[0] as f64 - 20.5)];
+    let want = eval_nodes(&g, 3, &inputs, 0, &[out]).expect("interp");
+    let mut exec = GraphExec::<f64>::new(g, vec![out]);
+    assert_eq!(exec.run(3, &inputs, 0).expect("exec"), want);
+    assert_eq!(exec.graph().nodes[e].op, Op::Const(1.0), "2 - 1 is folded");
+    assert_eq!(exec.graph().nodes[step].op, Op::Step, "the step is not");
+    let kernel = &exec.schedule().expect("ran").kernels[0];
+    assert_eq!(kernel.scalars, vec![step], "the exponent is a constant of the kernel, the step its argument");
+}

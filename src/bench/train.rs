@@ -318,8 +318,11 @@ pub fn w5_child<T: Elem + 'static>(args: &Args) -> Result<(), Failure> {
     let (_, name, dir, sets) = source(args)?;
     let file = args.source.clone().ok_or_else(|| Failure::Usage("--child needs --source".into()))?;
     let t0 = Instant::now();
-    // As `optic run` does: the other worker sets faer up while this one parses.
-    rayon::spawn(optic_runtime::linalg::warm_up);
+    // As `optic run` does: the other worker sets Cranelift and faer up while this one parses.
+    rayon::spawn(|| {
+        optic_compiler::jit::warm_up();
+        optic_runtime::linalg::warm_up();
+    });
     let text = std::fs::read_to_string(&file).map_err(|e| format!("cannot read {}: {e}", file.display()))?;
     let read_s = since(t0);
     let (plan, check_s) = plan(name, &text, &dir, &sets)?;

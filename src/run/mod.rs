@@ -69,8 +69,11 @@ pub fn run(req: &Request) -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    // faer's one-time set-up runs on a worker while this thread checks and lowers.
-    pool.spawn(optic_runtime::linalg::warm_up);
+    // Cranelift's and faer's one-time set-ups run on a worker while this thread checks and lowers.
+    pool.spawn(|| {
+        optic_compiler::jit::warm_up();
+        optic_runtime::linalg::warm_up();
+    });
     let set_values: Vec<&str> = req.sets.iter().map(|(_, v)| v.as_str()).collect();
     let library = optic_compiler::check::Library::NamedBy(&set_values);
     let checked = optic_compiler::check::check_paths_in(std::slice::from_ref(&req.file), library);

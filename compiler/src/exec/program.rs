@@ -126,7 +126,9 @@ impl<T: Lane> Program<T> {
     ) -> Self {
         roots.extend(writes.iter().map(|w| w.1));
         roots.extend(applied);
-        let graph = fuse::reciprocals(&fuse::outer_products(&graph), &single::hyper_nodes(&graph));
+        let graph = fuse::outer_products(&graph);
+        let hyper = single::hyper_nodes(&graph);
+        let graph = fuse::reciprocals(&fuse::constants(&graph, &hyper), &hyper);
         let n = graph.nodes.len();
         Program {
             hyper: single::hyper_nodes(&graph),

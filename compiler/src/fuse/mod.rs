@@ -23,7 +23,7 @@ mod simplify;
 mod spec;
 
 pub use print::print_schedule;
-pub use simplify::{outer_products, reciprocals};
+pub use simplify::{constants, outer_products, reciprocals};
 pub use spec::{KOp, KernelSpec, LoadKind};
 
 use crate::ir::{Graph, NodeId, Op};

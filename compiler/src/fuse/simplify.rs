@@ -10,12 +10,35 @@
 //! host arithmetic ever comes after its reader, which is harmless because all host arithmetic
 //! runs before the step's tensors, and it keeps every other node's id.
 //!
+//! Host arithmetic that reads no step (`2 - 1`, the exponent the gradient of `x^2` multiplies by)
+//! becomes the constant it always computes, so a kernel sees the number itself, not a scalar
+//! argument: `pow(x, 1)` compiles to `x` instead of the inline `exp(y log x)`, which takes
+//! Cranelift ten times longer to compile than the rest of the kernel.
+//!
 //! A matrix product whose inner dimension is 1, `a[m, 1] @ b[1, n]` (the gradient of `x @ w`
 //! for a one-column `w`), is the broadcast product `a * b`: one multiply per element, the same
 //! bits, and an elementwise node that fuses with its readers (a ReLU mask) instead of a library
 //! call that writes an m×n tensor for the next kernel to read back.
 
+use crate::interp::single;
 use crate::ir::{Binary, Graph, Op};
+
+/// `g` with each host node whose value does not depend on the step replaced by that value as a
+/// constant (node ids unchanged); `hyper` marks `g`'s host arithmetic.
+pub fn constants(g: &Graph, hyper: &[bool]) -> Graph {
+    let mut out = g.clone();
+    let mut known: Vec<Option<f64>> = vec![None; g.nodes.len()];
+    for id in (0..g.nodes.len()).filter(|&id| hyper[id]) {
+        if g.nodes[id].op == Op::Step {
+            continue;
+        }
+        if let Ok(v) = single::host_scalar(g, id, 0, |a| known[a]) {
+            known[id] = Some(v);
+            out.nodes[id].op = Op::Const(v);
+        }
+    }
+    out
+}
 
 /// `g` with each 2-D matrix product of inner dimension 1 turned into the broadcast product of its
 /// operands (node ids unchanged).

@@ -90,6 +90,17 @@ pub fn kernel(spec: &KernelSpec, elem: Elem) -> Result<KernelFn, String> {
     Ok(f)
 }
 
+/// Builds the JIT module and compiles a one-load, one-store f32 kernel, so that
+/// Cranelift's one-time set-up (the target's flags, the module, the first function's allocations:
+/// about 1 ms here) is done before a timed first step. A caller starts it on a spare worker
+/// while it parses, as `optic_runtime::linalg::warm_up`.
+pub fn warm_up() {
+    use crate::fuse::{KOp, LoadKind};
+    let copy = KernelSpec { ops: vec![KOp::Load(0)], stores: vec![0], loads: vec![LoadKind::Full], scalars: 0 };
+    // A failure here is met again, and reported, by the first real kernel.
+    let _ = kernel(&copy, Elem::F32);
+}
+
 /// The Cranelift IR of `spec`'s kernel in `elem`, after optimization (for `optic explain`).
 pub fn clif(spec: &KernelSpec, elem: Elem) -> Result<String, String> {
     let guard = jit().lock().unwrap_or_else(|p| p.into_inner());
