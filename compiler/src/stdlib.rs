@@ -4,21 +4,33 @@
 //! only what its program names ([`named_subset`]): each file is cut into its top-level items by
 //! a line scan, and the items a program's words name are parsed, with every library item their
 //! own code names, transitively. A word scan over-approximates what an item uses (a word that
-//! is a field or keyword argument counts too), so nothing a program needs is left out. The whole library
+//! is a field or keyword argument counts too), so nothing a program needs is left out. The scans
+//! of the library itself run in the build script (`syntax::scan`), which writes their index
+//! ([`PIECES`]) next to the embedded text. The whole library
 //! ([`files`]) is parsed once per process for those that list or name any declaration: the
 //! REPL, `explain`, and every check that finds an error, so its suggestions see every name.
 
 use crate::diag::Diagnostic;
 use crate::source::SourceFile;
 use crate::syntax::ast::{File, Item};
-use crate::syntax::build::comment_start;
-use crate::syntax::parse::{item_starts, parse_items};
+use crate::syntax::parse::parse_items;
 use crate::syntax::parse_file;
+use crate::syntax::scan::words;
 use std::collections::HashMap;
 use std::ops::Range;
 use std::sync::{Arc, LazyLock, OnceLock};
 
 include!(concat!(env!("OUT_DIR"), "/stdlib_files.rs"));
+
+/// One top-level piece of the library as the build script indexed it (`syntax::scan`).
+struct BuiltPiece {
+    file: usize,
+    start: usize,
+    end: usize,
+    name: Option<&'static str>,
+    /// The pieces its code names.
+    mentions: &'static [usize],
+}
 
 /// One parsed standard-library file (or the part of it a program names).
 pub struct StdFile {
@@ -73,54 +85,20 @@ struct Index {
     by_name: HashMap<&'static str, Vec<usize>>,
 }
 
-/// Keywords that begin a declaration at column 0 (`import` declares nothing).
-const DECLARATION_KEYWORDS: &[&str] = &["rule ", "schedule ", "init ", "adapter ", "model ", "fn ", "experiment "];
-
+/// The index the build script computed ([`PIECES`]), with its names looked up by hash.
 static INDEX: LazyLock<Index> = LazyLock::new(|| {
-    let mut pieces = Vec::new();
-    let mut names = Vec::new();
-    for (file, (_, text)) in FILES.iter().enumerate() {
-        let mut starts = item_starts(text);
-        starts.push(text.len());
-        if starts[0] != 0 {
-            starts.insert(0, 0);
-        }
-        for w in starts.windows(2).filter(|w| w[0] < w[1]) {
-            names.push(declared_name(&text[w[0]..w[1]]));
-            pieces.push(Piece { file, range: w[0]..w[1], mentions: Vec::new(), parsed: OnceLock::new() });
-        }
-    }
+    let pieces: Vec<Piece> = PIECES
+        .iter()
+        .map(|p| Piece { file: p.file, range: p.start..p.end, mentions: p.mentions.to_vec(), parsed: OnceLock::new() })
+        .collect();
     let mut by_name: HashMap<&'static str, Vec<usize>> = HashMap::new();
-    for (i, name) in names.iter().enumerate() {
-        if let Some(n) = name {
+    for (i, p) in PIECES.iter().enumerate() {
+        if let Some(n) = p.name {
             by_name.entry(n).or_default().push(i);
         }
     }
-    for (i, piece) in pieces.iter_mut().enumerate() {
-        let text = &FILES[piece.file].1[piece.range.clone()];
-        let mut mentions: Vec<usize> =
-            words(text).filter_map(|w| by_name.get(w)).flatten().copied().filter(|&j| j != i).collect();
-        mentions.sort_unstable();
-        mentions.dedup();
-        piece.mentions = mentions;
-    }
     Index { pieces, by_name }
 });
-
-/// The name a piece's first declaration line declares (`None` for imports and bare comments).
-fn declared_name(piece: &'static str) -> Option<&'static str> {
-    let line = piece.lines().find(|l| DECLARATION_KEYWORDS.iter().any(|k| l.starts_with(k)))?;
-    words(line).nth(1)
-}
-
-/// The identifier-like words of a text's code: comments are skipped (a rule's documentation
-/// names its relatives), strings are not (a name may be passed as one).
-fn words(text: &str) -> impl Iterator<Item = &str> {
-    text.lines().map(|line| comment_start(line).map_or(line, |c| &line[..c])).flat_map(|code| {
-        code.split(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
-            .filter(|w| w.starts_with(|c: char| c.is_ascii_alphabetic() || c == '_'))
-    })
-}
 
 /// The library reduced to the declarations the `texts` name (a program's files and its `--set`
 /// values), and every declaration those name in turn; one entry per library file, in the order
@@ -154,4 +132,22 @@ pub(crate) fn named_subset<'t>(texts: impl IntoIterator<Item = &'t str>) -> Vec<
         .zip(items)
         .map(|(source, items)| StdFile { source: source.clone(), ast: items.map(|items| Arc::new(File { items })) })
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The build script's index is the one the compiler's scanner computes from the embedded text.
+    #[test]
+    fn the_built_index_is_the_scanners() {
+        let fresh = crate::syntax::scan::index_pieces(FILES);
+        assert_eq!(fresh.len(), PIECES.len());
+        for (p, b) in fresh.iter().zip(PIECES) {
+            assert_eq!(
+                (p.file, p.start, p.end, p.name.as_deref(), p.mentions.as_slice()),
+                (b.file, b.start, b.end, b.name, b.mentions)
+            );
+        }
+    }
 }

@@ -4,6 +4,7 @@
 
 use super::ast::*;
 use super::parse::{Rule, MAX_OPERATORS, PRATT};
+use super::scan::comment_start;
 use crate::diag::{codes, Diagnostic};
 use crate::source::SourceFile;
 use pest::iterators::{Pair, Pairs};
@@ -33,23 +34,6 @@ fn trim_trivia(text: &str, start: usize, mut end: usize) -> usize {
             None => return end,
         }
     }
-}
-
-/// Where a `//` comment starts on a line, outside string literals.
-pub(crate) fn comment_start(line: &str) -> Option<usize> {
-    let bytes = line.as_bytes();
-    let mut in_string = false;
-    let mut i = 0;
-    while i < bytes.len() {
-        match bytes[i] {
-            b'\\' if in_string => i += 1,
-            b'"' => in_string = !in_string,
-            b'/' if !in_string && bytes.get(i + 1) == Some(&b'/') => return Some(i),
-            _ => {}
-        }
-        i += 1;
-    }
-    None
 }
 
 type PResult<T> = Result<T, Diagnostic>;

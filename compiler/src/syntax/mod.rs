@@ -6,6 +6,7 @@ pub(crate) mod build;
 mod errors;
 pub mod format;
 pub mod parse;
+pub(crate) mod scan;
 
 pub use format::{format_expr, format_file};
 pub use parse::{later_syntax_errors, parse_expr, parse_file};

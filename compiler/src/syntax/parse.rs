@@ -5,8 +5,9 @@
 //! in two halves at once.
 
 use super::ast::*;
-use super::build::{comment_start, Builder};
+use super::build::Builder;
 use super::errors::syntax_error;
+use super::scan::{item_starts, item_starts_relaxed};
 use crate::diag::{codes, Diagnostic};
 use crate::source::SourceFile;
 use pest::pratt_parser::{Assoc, Op, PrattParser};
@@ -93,24 +94,6 @@ pub fn later_syntax_errors(source: &Arc<SourceFile>, first: &Diagnostic) -> Vec<
     out
 }
 
-/// Lines that begin a declaration at column 0, whatever the brackets before them (after a
-/// syntax error they may be unbalanced). A run of `///` lines counts from its first line.
-fn item_starts_relaxed(text: &str) -> Vec<usize> {
-    const STARTS: &[&str] =
-        &["rule ", "schedule ", "init ", "adapter ", "model ", "fn ", "experiment ", "import ", "///"];
-    let mut out = Vec::new();
-    let mut offset = 0;
-    let mut in_doc = false;
-    for line in text.split_inclusive('\n') {
-        if !in_doc && STARTS.iter().any(|k| line.starts_with(k)) {
-            out.push(offset);
-        }
-        in_doc = line.starts_with("///");
-        offset += line.len();
-    }
-    out
-}
-
 /// Files above this size are parsed in two halves at once (top-level items are independent).
 const SPLIT_ABOVE: usize = 32 * 1024;
 
@@ -139,39 +122,6 @@ fn parse_in_halves(source: &Arc<SourceFile>) -> Option<File> {
     let (mut first, second) = (first?, second?);
     first.items.extend(second.items);
     Some(first)
-}
-
-/// Where top-level items may start: lines at bracket depth 0 that begin with a declaration
-/// keyword (or the first `///` line documenting one). Strings and comments are skipped.
-pub fn item_starts(text: &str) -> Vec<usize> {
-    const STARTS: &[&str] =
-        &["rule ", "schedule ", "init ", "adapter ", "model ", "fn ", "experiment ", "import ", "///"];
-    let mut out = Vec::new();
-    let mut depth = 0i64;
-    let mut offset = 0;
-    let mut in_doc = false;
-    for line in text.split_inclusive('\n') {
-        let doc = line.starts_with("///");
-        if depth == 0 && !in_doc && STARTS.iter().any(|k| line.starts_with(k)) {
-            out.push(offset);
-        }
-        in_doc = doc;
-        let code = comment_start(line).map_or(line, |c| &line[..c]);
-        let mut in_string = false;
-        let mut escaped = false;
-        for b in code.bytes() {
-            match b {
-                _ if escaped => escaped = false,
-                b'\\' if in_string => escaped = true,
-                b'"' => in_string = !in_string,
-                b'(' | b'[' | b'{' if !in_string => depth += 1,
-                b')' | b']' | b'}' if !in_string => depth -= 1,
-                _ => {}
-            }
-        }
-        offset += line.len();
-    }
-    out
 }
 
 /// Parses a single expression (used by the REPL and `--set`).
