@@ -12,7 +12,9 @@
 //! most one period, so it runs as rows of equal length. Two elementwise nodes join the same kernel when an
 //! edge links them and they sit at the same *library depth*, the number of library calls on the
 //! longest path above them: a path that leaves a kernel through a library call and comes back
-//! always lands at a greater depth, so kernels never form cycles with the calls between them.
+//! always lands at a greater depth, so kernels never form cycles with the calls between them. A
+//! node that can join none of its operands moves down to its readers' depth when they are all
+//! elementwise ([`sink_sources`]), so it joins them rather than being stored for them.
 //! Nodes under different lazy branches (a select on a scalar known only at run time, which
 //! computes only its taken side) never share a kernel, so a kernel never forces the untaken side.
 //! A kernel stores a value only where something outside it reads the value; it reads and writes
