@@ -202,6 +202,10 @@ fn bad_overrides_and_files_are_diagnosed() {
     let o = optic(&["run", "examples/matrix_sensing.opt", "--set", "nonexistent=3", "--plain"]);
     assert!(!o.status.success());
     assert!(stderr(&o).contains("nonexistent"), "{}", stderr(&o));
+    // A model binding is not a `let`: overriding it is an error, not a silently ignored value.
+    let o = optic(&["run", "examples/matrix_sensing.opt", "--set", "exact=over", "--plain"]);
+    assert!(!o.status.success());
+    assert!(stderr(&o).contains("`exact` is not a `let` or setting"), "{}", stderr(&o));
     let o = optic(&["run", "examples/matrix_sensing.opt", "--set", "novalue", "--plain"]);
     assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
     let out = temp("badfile");

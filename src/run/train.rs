@@ -388,3 +388,24 @@ fn first_nonfinite<T: Lane>(a: &ArrayD<T>) -> Option<T> {
         a.iter().copied().find(|x| !x.is_finite())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::first_nonfinite;
+    use ndarray::{ArrayD, IxDyn};
+
+    #[test]
+    fn nonfinite_values_are_found_wherever_they_sit() {
+        let mut a = ArrayD::<f32>::from_elem(IxDyn(&[3000]), 1e30);
+        assert_eq!(first_nonfinite(&a), None, "large but finite");
+        a[[2999]] = f32::NEG_INFINITY;
+        assert_eq!(first_nonfinite(&a), Some(f32::NEG_INFINITY), "in the last block");
+        a[[5]] = f32::NAN;
+        assert!(first_nonfinite(&a).is_some_and(f32::is_nan), "the first one is reported");
+        // A transposed (not contiguous in standard order) matrix.
+        let mut m = ArrayD::<f64>::zeros(IxDyn(&[40, 70]));
+        m[[39, 1]] = f64::INFINITY;
+        let t = m.t().to_owned();
+        assert_eq!(first_nonfinite(&t.reversed_axes()), Some(f64::INFINITY));
+    }
+}

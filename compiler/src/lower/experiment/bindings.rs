@@ -45,11 +45,12 @@ impl InitPass<'_> {
             self.collected.loss = Some(value.clone());
             return Ok(());
         }
-        // An override of a model binding counts as taken but is not applied; it is still lowered,
-        // so its errors are reported.
-        let v = match self.overridden(n)? {
-            Some(v) if setting => v,
-            _ => self.lw.expr(&mut self.f, value)?,
+        // Only settings (and `let`s) take overrides: an override naming a model binding stays
+        // unused and is reported as naming no `let` or setting, rather than silently ignored.
+        let over = if setting { self.overridden(n)? } else { None };
+        let v = match over {
+            Some(v) => v,
+            None => self.lw.expr(&mut self.f, value)?,
         };
         if setting {
             self.setting(n, v, value)
