@@ -32,10 +32,22 @@ pub fn with_workers_spinning<R>(f: impl FnOnce() -> R) -> R {
                 spin_until(done);
             });
         }
+        // Set on the way out, a panic's unwinding included, so the spinners always stop and the
+        // scope ends (with the panic) instead of waiting for them forever.
+        let stop = StopOnDrop(&done);
         let result = f();
-        done.store(true, Ordering::Release);
+        drop(stop);
         result
     })
+}
+
+/// Sets its flag when dropped.
+struct StopOnDrop<'a>(&'a AtomicBool);
+
+impl Drop for StopOnDrop<'_> {
+    fn drop(&mut self) {
+        self.0.store(true, Ordering::Release);
+    }
 }
 
 /// Runs the pool's queued jobs as they appear until `done` is set, pausing briefly between
@@ -79,6 +91,18 @@ mod tests {
         assert_eq!(with_workers_spinning(|| 7), 7);
         let one = rayon::ThreadPoolBuilder::new().num_threads(1).build().unwrap();
         assert_eq!(one.install(|| with_workers_spinning(|| rayon::join(|| 1, || 2))), (1, 2));
+    }
+
+    #[test]
+    fn a_panic_inside_stops_the_spinners_and_comes_out() {
+        let pool = rayon::ThreadPoolBuilder::new().num_threads(2).build().unwrap();
+        let caught = pool.install(|| {
+            std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                with_workers_spinning(|| -> u32 { panic!("inside the loop") })
+            }))
+        });
+        assert!(caught.is_err());
+        assert_eq!(pool.install(|| with_workers_spinning(|| rayon::join(|| 1, || 2))), (1, 2), "the pool still works");
     }
 
     #[test]
