@@ -391,10 +391,12 @@ pub fn schedule_at<T: Lane>(
 }
 
 /// The fused schedule of a rule graph at `step` in its applying form (the parameter update
-/// fused in): the extended graph and its schedule.
+/// fused in): the extended graph, after the executor's algebra as in [`schedule_at`], and its
+/// schedule.
 pub fn rule_schedule_at<T: Lane>(graph: &Graph, step: u64) -> Result<(Graph, crate::fuse::Schedule), ExecError> {
     let (extended, applied) = with_update(graph);
-    let mut program = Program::<T>::new(extended.clone(), Vec::new(), graph.state_writes.clone(), Some(applied), true);
+    let mut program = Program::<T>::new(extended, Vec::new(), graph.state_writes.clone(), Some(applied), true);
     program.begin(step)?;
-    Ok((extended, program.schedule().expect("begun").clone()))
+    let sched = program.schedule().expect("begun").clone();
+    Ok((program.graph, sched))
 }
