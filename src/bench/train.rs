@@ -242,13 +242,14 @@ impl<T: Elem + 'static> Mlp<T> {
 
     /// The mean loss over every batch with the current tensors (the peers' final_loss_all).
     fn loss_all(&mut self) -> Result<f64, String> {
-        let mut total = 0.0;
+        // Its own outputs, so the training step's arrays keep their shapes for the next run.
+        let (mut total, mut loss) = (0.0, Vec::new());
         for j in 0..self.batches.len() {
             self.swap_batch(j);
-            let v = self.loss_only.run_into(self.t.max(1), &self.inputs, self.plan.seed, &mut self.vals);
+            let v = self.loss_only.run_into(self.t.max(1), &self.inputs, self.plan.seed, &mut loss);
             self.swap_batch(j);
             v?;
-            total += self.vals[0].iter().next().map_or(f64::NAN, |&x| Scalar::to_f64(x));
+            total += loss[0].iter().next().map_or(f64::NAN, |&x| Scalar::to_f64(x));
         }
         Ok(total / self.batches.len() as f64)
     }
