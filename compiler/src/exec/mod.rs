@@ -327,12 +327,10 @@ impl<T: Lane> GraphExec<T> {
 
     /// The values of the nodes, in the order given, at `step` with `inputs`, drawing with `seed`.
     pub fn run(&mut self, step: u64, inputs: &[ArrayD<T>], seed: u64) -> Result<Vec<ArrayD<T>>, ExecError> {
-        let mut states: Vec<ArrayD<T>> =
-            self.program.graph.slots.iter().map(|s| ArrayD::zeros(IxDyn(&s.shape))).collect();
-        let mut io = Io { inputs, recorded: None, param: ParamRef::None, states: &mut states, step, seed };
-        self.program.begin(step)?;
-        self.program.demand_roots(&mut io)?;
-        self.nodes.iter().map(|&n| self.program.get(&io, n).cloned()).collect()
+        // Empty arrays match no value's shape, so every value is copied and the buffers stay.
+        let mut outs = Vec::new();
+        self.run_into(step, inputs, seed, &mut outs)?;
+        Ok(outs)
     }
 
     /// [`run`](Self::run) into `outs` (resized to the node count), reusing its arrays: a value the
