@@ -28,6 +28,10 @@ pub(super) fn compile(module: &mut JITModule, name: &str, spec: &KernelSpec, ele
     module.define_function(id, &mut ctx).map_err(|e| format!("compiling {name}: {e:?}\n{}", ctx.func.display()))?;
     if let Some(code) = ctx.compiled_code().and_then(|c| c.vcode.as_ref()).filter(|_| disasm) {
         eprintln!("{name}:\n{spec}{code}");
+        // OPTIC_JIT_DISASM=2 also prints the optimized Cranelift IR (where the optimizer placed what).
+        if std::env::var("OPTIC_JIT_DISASM").as_deref() == Ok("2") {
+            eprintln!("{}", ctx.func.display());
+        }
     }
     module.clear_context(&mut ctx);
     module.finalize_definitions().map_err(|e| format!("finalizing {name}: {e}"))?;
@@ -101,8 +105,8 @@ fn build(func: &mut Function, spec: &KernelSpec, elem: Elem, config: TargetFront
     let r = b.append_block_param(rhead, types::I64);
     b.ins().jump(rhead, &[BlockArg::Value(start)]);
     b.switch_to_block(rhead);
-    let more = b.ins().icmp(IntCC::SignedLessThan, r, end);
-    b.ins().brif(more, rbody, &[], exit, &[]);
+    let done = b.ins().icmp(IntCC::SignedGreaterThanOrEqual, r, end);
+    b.ins().brif(done, exit, &[], rbody, &[]);
     b.switch_to_block(rbody);
     let row_start = b.ins().imul(r, period);
     let row_end = b.ins().iadd(row_start, period);
@@ -133,6 +137,13 @@ fn build(func: &mut Function, spec: &KernelSpec, elem: Elem, config: TargetFront
 
 /// Vectors per iteration of a kernel's vector loop.
 const UNROLL: i64 = 2;
+
+// Every loop header branches to its exit first and its body second (`brif done, exit, body`).
+// Cranelift 0.135's loop-invariant code motion walks the dominator tree and forgets the loop
+// when it visits the exit before the body, which it does for `brif more, body, exit`: the
+// constants and scalar splats of the body then stay inside the loop, one load or broadcast per
+// use per iteration (10-18% of a divider-bound AdamW loop, measured). In this order they are
+// made once before the loop and kept in registers.
 
 /// What every loop of a kernel shares.
 struct Loop<'a> {
@@ -171,8 +182,8 @@ impl Loop<'_> {
         b.ins().jump(vhead, &[BlockArg::Value(from)]);
 
         b.switch_to_block(vhead);
-        let more = b.ins().icmp(IntCC::SignedLessThan, i_v, vec_end);
-        b.ins().brif(more, vbody, &[], shead, &[BlockArg::Value(i_v)]);
+        let done = b.ins().icmp(IntCC::SignedGreaterThanOrEqual, i_v, vec_end);
+        b.ins().brif(done, shead, &[BlockArg::Value(i_v)], vbody, &[]);
         b.switch_to_block(vbody);
         for u in 0..UNROLL {
             let i = if u == 0 { i_v } else { b.ins().iadd_imm_s(i_v, u * self.lanes) };
@@ -183,8 +194,8 @@ impl Loop<'_> {
         b.ins().jump(vhead, &[BlockArg::Value(next)]);
 
         b.switch_to_block(shead);
-        let more = b.ins().icmp(IntCC::SignedLessThan, i_s, to);
-        b.ins().brif(more, sbody, &[], after, &[]);
+        let done = b.ins().icmp(IntCC::SignedGreaterThanOrEqual, i_s, to);
+        b.ins().brif(done, after, &[], sbody, &[]);
         b.switch_to_block(sbody);
         let at = self.at(b, i_s, row_start, per_row);
         body(b, self.spec, self.scalar_ty, self.bases, scalar_args, &at, self.mem);
