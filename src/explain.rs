@@ -147,8 +147,12 @@ fn rule_stage<T: Lane>(g: &Graph, stage: Stage, step: u64) -> Result<String, Str
     match stage {
         Stage::Ast | Stage::Ir | Stage::Grad => Ok(print_graph(g)),
         Stage::Fused | Stage::Clif => {
-            let (extended, sched) = exec::rule_schedule_at::<T>(g, step).map_err(|e| e.to_string())?;
-            fused_or_clif::<T>(&extended, &sched, stage)
+            let ruled = exec::rule_schedule_at::<T>(g, step).map_err(|e| e.to_string())?;
+            let mut s = fused_or_clif::<T>(&ruled.graph, &ruled.sched, stage)?;
+            if let Some(folded) = ruled.folded {
+                let _ = writeln!(s, "update: {folded}");
+            }
+            Ok(s)
         }
     }
 }

@@ -317,3 +317,31 @@ fn fused_plans_of_the_stdlib_rules() {
     }
     insta::assert_snapshot!(table);
 }
+
+/// A direction that ends in a matrix product (GaLore's deprojection) is applied as one product
+/// accumulated into the parameter, and still agrees with the interpreter; a direction whose
+/// kernel also reads the parameter elsewhere (decoupled weight decay) is not folded, since the
+/// product would overwrite what that read needs.
+#[test]
+fn a_product_direction_is_accumulated_into_the_parameter() {
+    let galore = "partition(matrices = galore(inner = galore_adam(lr = 0.01), rank = 4, update_proj_gap = 3), \
+                  vectors = adam())";
+    let shapes = vec![vec![40, 24], vec![24]];
+    for (rule, folded) in [(galore, 1), ("adamw(lr = 0.01, weight_decay = 0.1)", 0)] {
+        let graphs = compile_rule(rule, &shapes).expect("compiles");
+        let mut rng = Pcg64::seed_from_u64(3);
+        let mut params: Vec<ArrayD<f64>> = shapes.iter().map(|s| random(&mut rng, s, 1.0)).collect();
+        let mut exec = RuleExec::<f64>::new(graphs, 7);
+        for step in 1..=4 {
+            let grads: Vec<Vec<ArrayD<f64>>> = shapes.iter().map(|s| vec![random(&mut rng, s, 0.1)]).collect();
+            exec.step_apply(step, &mut params, &grads).expect("runs");
+            assert_eq!(exec.updates_folded_into_products(), folded, "{rule} at step {step}");
+        }
+    }
+    for (tolerance, seed) in [(1e-12, 5), (1e-12, 6)] {
+        let err = compare::<f64>(galore, &shapes, seed).expect("both backends run");
+        assert!(err <= tolerance, "galore with its update folded: relative error {err:.2e}");
+    }
+    let err = compare::<f32>(galore, &[vec![300, 301], vec![7]], 8).expect("both backends run");
+    assert!(err <= 1e-5, "galore in f32 on a large matrix: relative error {err:.2e}");
+}

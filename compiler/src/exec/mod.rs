@@ -11,6 +11,7 @@
 //! rule's kernel, and state slots are updated in place where nothing else reads their old value,
 //! so AdamW is one pass over parameter, gradient and moments.
 
+mod gemm_update;
 mod launch;
 mod library;
 mod program;
@@ -225,6 +226,12 @@ impl<T: Lane> RuleExec<T> {
         Ok(())
     }
 
+    /// How many parameters' last applied step accumulated the update into the product that
+    /// computes it (GaLore's deprojection, any `alpha (a @ b)` direction): see `gemm_update`.
+    pub fn updates_folded_into_products(&self) -> usize {
+        self.applying.iter().flatten().filter(|p| p.folds_update_into_product()).count()
+    }
+
     /// The fused schedules in use for each graph after the last step (for `optic explain` and
     /// tests), in the applying form when `applying`.
     pub fn schedules(&self, applying: bool) -> Vec<(&Graph, &crate::fuse::Schedule)> {
@@ -391,10 +398,22 @@ pub fn schedule_at<T: Lane>(
 /// The fused schedule of a rule graph at `step` in its applying form (the parameter update
 /// fused in): the extended graph, after the executor's algebra as in [`schedule_at`], and its
 /// schedule.
-pub fn rule_schedule_at<T: Lane>(graph: &Graph, step: u64) -> Result<(Graph, crate::fuse::Schedule), ExecError> {
+pub fn rule_schedule_at<T: Lane>(graph: &Graph, step: u64) -> Result<RuleSchedule, ExecError> {
     let (extended, applied) = with_update(graph);
     let mut program = Program::<T>::new(extended, Vec::new(), graph.state_writes.clone(), Some(applied), true);
     program.begin(step)?;
     let sched = program.schedule().expect("begun").clone();
-    Ok((program.graph, sched))
+    let folded = program.folded_update();
+    Ok(RuleSchedule { graph: program.graph, sched, folded })
+}
+
+/// What [`rule_schedule_at`] returns.
+pub struct RuleSchedule {
+    /// The rule's graph with the update appended, after the executor's algebra.
+    pub graph: Graph,
+    /// Its fused schedule.
+    pub sched: crate::fuse::Schedule,
+    /// When the update is accumulated into the product that computes it: what runs instead of
+    /// the update's kernel, in words.
+    pub folded: Option<String>,
 }

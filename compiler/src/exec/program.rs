@@ -5,6 +5,7 @@
 //! run-time scalar asks for its condition and then only for its taken side. Hyperparameter
 //! arithmetic runs first, in f64, and decides the selects whose condition it computes.
 
+use super::gemm_update::{self, GemmUpdate};
 use super::launch::{self, Job};
 use super::{library, ExecError, Lane};
 use crate::fuse::{self, Decided, LoadKind, Place, Schedule};
@@ -31,6 +32,9 @@ struct Plan {
     dest: Vec<Dest>,
     /// Nodes computed by the library (reads of inputs, parameter and state aside).
     library_calls: usize,
+    /// The parameter update run as a product accumulated into the parameter, in place of a
+    /// kernel and the product it reads (`exec::gemm_update`).
+    gemm_update: Option<GemmUpdate>,
 }
 
 /// What one evaluation reads and writes besides the graph's own values.
@@ -233,7 +237,11 @@ impl<T: Lane> Program<T> {
                     && !matches!(n.op, Op::Input(_) | Op::Param | Op::State(_))
             })
             .count();
-        Ok(Plan { sched, kernels, dest, library_calls })
+        let gemm_update = self.applied.and_then(|a| {
+            let in_param = dest[sched.resolve(a)] == Dest::Param;
+            gemm_update::find(g, &sched, &readers, a, in_param)
+        });
+        Ok(Plan { sched, kernels, dest, library_calls, gemm_update })
     }
 
     /// Sets a group node's value (the sum over the rule's parameters).
@@ -332,7 +340,10 @@ impl<T: Lane> Program<T> {
         let deps: Vec<NodeId> = match sched.place[id] {
             Place::Host | Place::Alias(_) => Vec::new(),
             Place::View => self.graph.nodes[id].op.operands().into_iter().map(|a| sched.resolve(a)).collect(),
-            Place::Kernel(k) => sched.kernels[k].loads.iter().chain(&sched.kernels[k].scalars).copied().collect(),
+            Place::Kernel(k) => match plan.gemm_update.filter(|u| u.kernel == k) {
+                Some(u) => u.needs(),
+                None => sched.kernels[k].loads.iter().chain(&sched.kernels[k].scalars).copied().collect(),
+            },
             Place::Library | Place::Unused => match &self.graph.nodes[id].op {
                 Op::Group { arg, .. } if !self.grouped => vec![sched.resolve(*arg)],
                 // A supplied value replaces the argument, which then need not run (an SVD).
@@ -369,7 +380,13 @@ impl<T: Lane> Program<T> {
                 }
                 self.done[id] = true;
             }
-            Place::Kernel(k) => self.run_kernel(io, k)?,
+            Place::Kernel(k) => match self.plans[self.current].1.gemm_update.filter(|u| u.kernel == k) {
+                Some(u) => {
+                    self.run_gemm_update(io, u)?;
+                    self.kernel_ran(k);
+                }
+                None => self.run_kernel(io, k)?,
+            },
             Place::Alias(_) => unreachable!("resolved"),
             Place::View => self.done[id] = true,
             // An unused node runs only when asked directly (a group's argument).
@@ -490,6 +507,30 @@ impl<T: Lane> Program<T> {
         Ok(())
     }
 
+    /// `param += alpha (a @ b)`, in place.
+    fn run_gemm_update(&mut self, io: &mut Io<T>, u: GemmUpdate) -> Result<(), ExecError> {
+        let alpha = u.alpha(|s| {
+            let v = self.get(io, s)?;
+            v.iter()
+                .next()
+                .copied()
+                .filter(|_| v.len() == 1)
+                .ok_or_else(|| ExecError::new(s, "a scale that is not a scalar"))
+        })?;
+        let at = |e: String| ExecError::new(u.a, e);
+        // The parameter leaves `io` for the call, so the operands can be read from it meanwhile.
+        let slot = io.param.get_mut().ok_or_else(|| at("no parameter to update".into()))?;
+        let mut param = std::mem::replace(slot, ArrayD::from_elem(IxDyn(&[]), T::zero()));
+        let result = self.view(io, u.a).and_then(|a| {
+            let b = self.view(io, u.b)?;
+            crate::interp::matmul_into(param.view_mut(), a, b, alpha, true).map_err(at)
+        });
+        if let Some(p) = io.param.get_mut() {
+            *p = param;
+        }
+        result
+    }
+
     /// The call of kernel `k` with its addresses resolved (stores given somewhere to land).
     fn prepare_kernel(&mut self, io: &mut Io<T>, k: usize) -> Result<Job<T>, ExecError> {
         let kernel = &self.plans[self.current].1.sched.kernels[k];
@@ -604,6 +645,19 @@ impl<T: Lane> Program<T> {
             self.demand(io, self.roots[k])?;
         }
         Ok(())
+    }
+
+    /// Whether the plan in use accumulates the parameter update into the product that
+    /// computes it (`exec::gemm_update`).
+    pub fn folds_update_into_product(&self) -> bool {
+        self.plans.get(self.current).is_some_and(|p| p.1.gemm_update.is_some())
+    }
+
+    /// The folded update of the plan in use, described.
+    pub fn folded_update(&self) -> Option<String> {
+        let u = self.plans.get(self.current)?.1.gemm_update?;
+        let applied = self.applied.map(|a| self.plans[self.current].1.sched.resolve(a))?;
+        Some(u.describe(applied))
     }
 
     /// The plan in use (after [`Program::begin`]).
