@@ -93,6 +93,10 @@ fn symmetric_products(g: &Graph) -> Vec<bool> {
 pub(super) struct Program<T: Lane> {
     pub graph: Graph,
     hyper: Vec<bool>,
+    /// The hyper nodes, in order, and the selects whose condition is one (select, condition):
+    /// what `begin` evaluates every step, without walking the whole graph.
+    hyper_ids: Vec<NodeId>,
+    host_selects: Vec<(NodeId, NodeId)>,
     /// Per node: a matrix product whose result is symmetric (see [`symmetric_products`]).
     symmetric: Vec<bool>,
     roots: Vec<NodeId>,
@@ -134,8 +138,21 @@ impl<T: Lane> Program<T> {
         let hyper = single::hyper_nodes(&graph);
         let graph = fuse::reciprocals(&fuse::constants(&graph, &hyper), &hyper);
         let n = graph.nodes.len();
+        let hyper = single::hyper_nodes(&graph);
+        let hyper_ids = (0..n).filter(|&id| hyper[id]).collect();
+        let host_selects = graph
+            .nodes
+            .iter()
+            .enumerate()
+            .filter_map(|(id, node)| match node.op {
+                Op::Select(c, ..) if hyper[c] && !hyper[id] => Some((id, c)),
+                _ => None,
+            })
+            .collect();
         Program {
-            hyper: single::hyper_nodes(&graph),
+            hyper,
+            hyper_ids,
+            host_selects,
             symmetric: symmetric_products(&graph),
             graph,
             roots,
@@ -157,26 +174,19 @@ impl<T: Lane> Program<T> {
     /// they decide and forgets last step's values.
     pub fn begin(&mut self, step: u64) -> Result<(), ExecError> {
         let g = &self.graph;
-        for id in 0..g.nodes.len() {
-            if self.hyper[id] {
-                let host = &self.host;
-                self.host[id] = single::host_scalar(g, id, step, |a| Some(host[a]))?;
-            }
+        for &id in &self.hyper_ids {
+            let host = &self.host;
+            self.host[id] = single::host_scalar(g, id, step, |a| Some(host[a]))?;
         }
-        let mut decided: Decided = vec![None; g.nodes.len()];
         self.key.clear();
-        for (id, node) in g.nodes.iter().enumerate() {
-            if let Op::Select(c, ..) = node.op {
-                if self.hyper[c] && !self.hyper[id] {
-                    let side = self.host[c] != 0.0;
-                    decided[id] = Some(side);
-                    self.key.push(side);
-                }
-            }
-        }
+        self.key.extend(self.host_selects.iter().map(|&(_, c)| self.host[c] != 0.0));
         self.current = match self.plans.iter().position(|(k, _)| *k == self.key) {
             Some(i) => i,
             None => {
+                let mut decided: Decided = vec![None; g.nodes.len()];
+                for (&(id, _), &side) in self.host_selects.iter().zip(&self.key) {
+                    decided[id] = Some(side);
+                }
                 let plan = self.plan(&decided)?;
                 self.plans.push((self.key.clone(), plan));
                 self.plans.len() - 1
@@ -316,7 +326,11 @@ impl<T: Lane> Program<T> {
 
     /// Computes `root` and what it needs.
     pub fn demand(&mut self, io: &mut Io<T>, root: NodeId) -> Result<(), ExecError> {
-        let mut stack = vec![self.plans[self.current].1.sched.resolve(root)];
+        let root = self.plans[self.current].1.sched.resolve(root);
+        if self.done[root] {
+            return Ok(());
+        }
+        let mut stack = vec![root];
         while let Some(&id) = stack.last() {
             if self.done[id] {
                 stack.pop();
