@@ -134,3 +134,13 @@ fn bad_sizes_are_misuse() {
         assert_eq!(out.status.code(), Some(2), "{args:?}");
     }
 }
+
+#[test]
+fn threads_sets_the_pool_and_zero_is_refused() {
+    let l =
+        line(&bench(&["W1", "--size", "4096", "--steps", "2", "--repeats", "1", "--threads", "1"]), "W1_adamw", &[]);
+    assert_eq!(l["threads"], 1, "{l}");
+    let out = Command::new(env!("CARGO_BIN_EXE_optic")).args(["bench", "W1", "--threads", "0"]).output().expect("runs");
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--threads must be at least 1"));
+}

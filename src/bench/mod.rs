@@ -72,6 +72,10 @@ pub struct Args {
     /// Untimed steps after set-up, the first reported as first_call_s (W1 3, W2 3, W3 2, W4 20).
     #[arg(long)]
     pub warmup: Option<usize>,
+    /// Worker threads for kernels and products (default: all cores; the peers use 2). W5's
+    /// fresh processes always use all cores.
+    #[arg(long)]
+    pub threads: Option<usize>,
     /// Element type.
     #[arg(long, value_enum, default_value_t = Dtype::F32)]
     pub dtype: Dtype,
@@ -110,7 +114,11 @@ pub struct Args {
 pub fn run(args: &Args) -> ExitCode {
     // The workload runs on a worker of the pool its kernels and GEMMs use, as `optic run` does:
     // forking work from a worker wakes the others far sooner than from an outside thread.
-    let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let threads = args.threads.unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
+    if threads == 0 {
+        eprintln!("error: --threads must be at least 1");
+        return ExitCode::from(2);
+    }
     let pool = match rayon::ThreadPoolBuilder::new().num_threads(threads).build() {
         Ok(p) => p,
         Err(e) => {
