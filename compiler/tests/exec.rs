@@ -345,3 +345,31 @@ fn a_product_direction_is_accumulated_into_the_parameter() {
     let err = compare::<f32>(galore, &[vec![300, 301], vec![7]], 8).expect("both backends run");
     assert!(err <= 1e-5, "galore in f32 on a large matrix: relative error {err:.2e}");
 }
+
+/// Many parameters without group sums run as one contiguous run of parameters per worker, each
+/// worker doing their whole step (exec::run_in_shares); with a group sum they take the common
+/// path. Both agree with the interpreter, on a pool of three workers.
+#[test]
+fn many_parameters_split_between_workers_agree_with_the_interpreter() {
+    let shapes: Vec<Vec<usize>> = vec![
+        vec![40, 300],
+        vec![8000],
+        vec![6000],
+        vec![60, 170],
+        vec![17],
+        vec![9000],
+        vec![33, 33],
+        vec![7000],
+        vec![1],
+    ];
+    let pool = rayon::ThreadPoolBuilder::new().num_threads(3).build().expect("a pool");
+    pool.install(|| {
+        for rule in ["adamw(lr = 0.01, weight_decay = 0.1)", "nadam()", "chain(clip_global_norm(1.0), adam(lr = 0.01))"]
+        {
+            let err = compare::<f64>(rule, &shapes, 11).expect("both backends run");
+            assert!(err <= 1e-12, "{rule} in f64: {err:.2e}");
+            let err = compare::<f32>(rule, &shapes, 12).expect("both backends run");
+            assert!(err <= 1e-5, "{rule} in f32: {err:.2e}");
+        }
+    });
+}

@@ -74,6 +74,16 @@ fn shares<T>(jobs: &[Job<T>], parts: usize) -> Vec<Share> {
     out
 }
 
+/// Runs every job on the calling thread.
+///
+/// # Safety
+/// As [`run`].
+pub(super) unsafe fn run_here<T>(jobs: &[Job<T>]) {
+    for job in jobs {
+        job.call(0, job.units);
+    }
+}
+
 /// Raw job pointers handed to worker threads: each share touches only its own units.
 struct Shared<'a, T>(&'a [Job<T>]);
 unsafe impl<T> Send for Shared<'_, T> {}

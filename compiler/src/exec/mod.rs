@@ -260,6 +260,11 @@ fn run_group<T: Lane>(
     sites: &Sites,
     step: u64,
 ) -> Result<(), ExecError> {
+    if sites.is_empty() {
+        if let Some(cuts) = program_shares(programs, rayon::current_num_threads()) {
+            return run_in_shares(programs, ios, &cuts, step);
+        }
+    }
     for p in programs.iter_mut() {
         p.begin(step)?;
     }
@@ -317,6 +322,77 @@ fn run_group<T: Lane>(
         }
     }
     Ok(())
+}
+
+/// Where to cut many parameters into one contiguous run per worker, of about equal elements:
+/// the end of each run but the last. None when the parameters are too few or too uneven for
+/// that (one larger than a worker's share), or the work too small to fork for.
+fn program_shares<T: Lane>(programs: &[Program<T>], workers: usize) -> Option<Vec<usize>> {
+    let sizes: Vec<usize> = programs.iter().map(|p| p.graph.shape(p.graph.output).iter().product()).collect();
+    let total: usize = sizes.iter().sum();
+    let share = total.div_ceil(workers.max(1));
+    if workers < 2 || programs.len() < 2 * workers || total < launch::PARALLEL_MIN || sizes.iter().any(|&n| n > share) {
+        return None;
+    }
+    let mut cuts = Vec::with_capacity(workers - 1);
+    let mut sum = 0;
+    for (i, n) in sizes.iter().enumerate() {
+        sum += n;
+        if sum >= share * (cuts.len() + 1) && cuts.len() < workers - 1 && i + 1 < sizes.len() {
+            cuts.push(i + 1);
+        }
+    }
+    Some(cuts)
+}
+
+/// A contiguous run of parameters: their programs and what each reads and writes.
+type Run<'p, 'io, T> = (&'p mut [Program<T>], &'p mut [Io<'io, T>]);
+
+/// Many parameters without group sums: each worker takes one contiguous run of them and does
+/// their whole step itself (host scalars, building and calling the kernels, the roots), so the
+/// per-parameter host work is split between the workers as the kernels are. Each parameter's
+/// step is computed exactly as on one thread. Returns the first error in parameter order.
+fn run_in_shares<T: Lane>(
+    programs: &mut [Program<T>],
+    ios: &mut [Io<T>],
+    cuts: &[usize],
+    step: u64,
+) -> Result<(), ExecError> {
+    fn run_run<T: Lane>(programs: &mut [Program<T>], ios: &mut [Io<T>], step: u64) -> Result<(), ExecError> {
+        for (p, io) in programs.iter_mut().zip(ios.iter_mut()) {
+            p.begin(step)?;
+            if let Some(job) = p.single_kernel_job(io)? {
+                // SAFETY: the job writes only this parameter's buffers, state and parameter,
+                // checked and resolved by `single_kernel_job`.
+                unsafe { launch::run_here(std::slice::from_ref(&job)) };
+                p.single_kernel_ran();
+            }
+            p.demand_roots(io)?;
+        }
+        Ok(())
+    }
+    let mut runs: Vec<Run<'_, '_, T>> = Vec::with_capacity(cuts.len() + 1);
+    let (mut rest_p, mut rest_io) = (programs, ios);
+    let mut at = 0;
+    for &cut in cuts {
+        let (p, rp) = rest_p.split_at_mut(cut - at);
+        let (io, rio) = rest_io.split_at_mut(cut - at);
+        runs.push((p, io));
+        (rest_p, rest_io, at) = (rp, rio, cut);
+    }
+    runs.push((rest_p, rest_io));
+    let mut results: Vec<Result<(), ExecError>> = runs.iter().map(|_| Ok(())).collect();
+    rayon::scope(|s| {
+        let mut pairs = runs.into_iter().zip(results.iter_mut());
+        let first = pairs.next();
+        for ((p, io), out) in pairs {
+            s.spawn(move |_| *out = run_run(p, io, step));
+        }
+        if let Some(((p, io), out)) = first {
+            *out = run_run(p, io, step);
+        }
+    });
+    results.into_iter().collect()
 }
 
 /// A stateless graph evaluated at given nodes, again and again: the executor's
